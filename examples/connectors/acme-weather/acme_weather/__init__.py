@@ -1,0 +1,1 @@
+"""Acme Weather connector: reads forecasts from the Acme Weather API."""

@@ -1,0 +1,1 @@
+"""Leaky Notes connector (example with planted problems for connector-gate's tests)."""
