@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.manifest_model import Manifest
-from checks.model import CheckResult
+from checks.model import CheckResult, PerformanceBaseline
 from checks.rules_model import Rules
 
 
@@ -47,6 +47,8 @@ class CheckContext:
     """Its parsed manifest, when valid."""
     settings: CheckSettings = field(default_factory=CheckSettings)
     """Process-wide settings."""
+    performance_baseline: PerformanceBaseline | None = None
+    """Figures of this connector on the default branch, when known (performance check)."""
 
     def show(self, relative: str | Path) -> str:
         """Path as shown in reports: display_path joined with a path inside the connector."""

@@ -198,3 +198,19 @@ def worst_conclusion(conclusions: Iterable[Conclusion]) -> Conclusion:
         if _CONCLUSION_RANK[c] > _CONCLUSION_RANK[worst]:
             worst = c
     return worst
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceBaseline:
+    """Figures of the same connector measured on the default branch."""
+
+    p95_ms: float
+    """95th percentile latency then."""
+    rps: float
+    """Request rate then."""
+    error_rate: float
+    """Share of failed requests then."""
+    measured_at: str
+    """ISO 8601 time of the measurement."""
+    commit: str
+    """Commit sha it was measured on."""

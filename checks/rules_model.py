@@ -108,9 +108,7 @@ class RiskRaise:
 class RiskRules:
     """How risk raises required approvals (scoring is documented in docs/gate.md)."""
 
-    raises: tuple[RiskRaise, ...] = (
-        RiskRaise(min_score=5, add={"security": 1}),
-    )
+    raises: tuple[RiskRaise, ...] = (RiskRaise(min_score=5, add={"security": 1}),)
     """Applied cumulatively, in order."""
 
 
