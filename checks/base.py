@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from checks.manifest_model import Manifest
 from checks.model import CheckResult, PerformanceBaseline
@@ -52,7 +52,8 @@ class CheckContext:
 
     def show(self, relative: str | Path) -> str:
         """Path as shown in reports: display_path joined with a path inside the connector."""
-        rel = str(relative).replace("\\", "/").lstrip("./") if str(relative) != "." else ""
+        rel = PurePosixPath(str(relative).replace("\\", "/")).as_posix()
+        rel = "" if rel == "." else rel.removeprefix("./")
         if not self.display_path:
             return rel
         return f"{self.display_path}/{rel}" if rel else self.display_path
