@@ -1,0 +1,1 @@
+"""The approval gate's pure core: evaluation, risk, waivers and `/gate` commands."""
