@@ -49,6 +49,9 @@ class CheckContext:
     """Process-wide settings."""
     performance_baseline: PerformanceBaseline | None = None
     """Figures of this connector on the default branch, when known (performance check)."""
+    known_secrets: set[str] = field(default_factory=set, repr=False, compare=False)
+    """Secret values found in this connector, in memory only: the secrets check adds them so
+    the runner can scrub every other check's output of them too. Never stored or shown."""
 
     def show(self, relative: str | Path) -> str:
         """Path as shown in reports: display_path joined with a path inside the connector."""
