@@ -31,7 +31,6 @@ from bot.github.models import (
 from bot.github.payloads import (
     batch_annotations,
     find_marked_comment,
-    github_conclusion,
     marker_comment,
     truncate_text,
     with_marker,
@@ -72,7 +71,6 @@ __all__ = [
     "UnexpectedResponse",
     "batch_annotations",
     "find_marked_comment",
-    "github_conclusion",
     "make_app_jwt",
     "marker_comment",
     "truncate_text",

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import assert_never
 
 from bot.github.models import (
     Annotation,
     CheckRunOutput,
-    GitHubConclusion,
     IssueComment,
     ReviewComment,
 )
-from checks.model import Conclusion
 
 #: GitHub's limit for a check run's `summary` and `text` (characters).
 MAX_OUTPUT_CHARS = 65_535
@@ -40,26 +37,6 @@ def batch_annotations(
     if size < 1:
         raise ValueError("batch size must be positive")
     return tuple(tuple(annotations[i : i + size]) for i in range(0, len(annotations), size))
-
-
-def github_conclusion(conclusion: Conclusion) -> GitHubConclusion:
-    """Our conclusion → GitHub's check-run conclusion.
-
-    GitHub has no `error`: a check that broke is a `failure`, never a pass. GitHub's branch
-    protection counts `neutral` and `skipped` as passing, so the gate, not this mapping, must
-    refuse to merge on them when that matters.
-    """
-    match conclusion:
-        case Conclusion.SUCCESS:
-            return "success"
-        case Conclusion.FAILURE | Conclusion.ERROR:
-            return "failure"
-        case Conclusion.NEUTRAL:
-            return "neutral"
-        case Conclusion.SKIPPED:
-            return "skipped"
-        case _:
-            assert_never(conclusion)
 
 
 def annotation_payload(annotation: Annotation) -> dict[str, object]:

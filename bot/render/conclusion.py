@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Literal, assert_never
 
 from bot.gate.model import GateResult, Verdict
+from bot.github.models import GitHubConclusion
 from checks.model import Conclusion
 
-GitHubConclusion = Literal["success", "failure", "neutral", "skipped", "action_required"]
 GitHubStatus = Literal["queued", "in_progress", "completed"]
 
 

@@ -13,14 +13,12 @@ from bot.github.payloads import (
     annotation_payload,
     batch_annotations,
     find_marked_comment,
-    github_conclusion,
     output_payloads,
     review_comment_payload,
     truncate_text,
     with_marker,
 )
 from bot.github.retry import RetryPolicy, next_delay, rate_limit_wait
-from checks.model import Conclusion
 
 POLICY = RetryPolicy()
 
@@ -58,20 +56,6 @@ def test_output_payloads_repeat_text_and_split_annotations() -> None:
     assert [len(p["annotations"]) for p in payloads] == [50, 10]  # type: ignore[arg-type]
     assert all(p["title"] == "t" and p["summary"] == "s" for p in payloads)
     assert output_payloads(CheckRunOutput("t", "s")) == [{"title": "t", "summary": "s"}]
-
-
-@pytest.mark.parametrize(
-    ("ours", "theirs"),
-    [
-        (Conclusion.SUCCESS, "success"),
-        (Conclusion.FAILURE, "failure"),
-        (Conclusion.ERROR, "failure"),
-        (Conclusion.NEUTRAL, "neutral"),
-        (Conclusion.SKIPPED, "skipped"),
-    ],
-)
-def test_github_conclusion(ours: Conclusion, theirs: str) -> None:
-    assert github_conclusion(ours) == theirs
 
 
 def test_annotation_payload_clips_fields() -> None:
