@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
 
 from bot.gate.evaluate import check_outcome
 from bot.gate.model import CheckState, ConnectorResult
+from bot.github.models import Annotation, AnnotationLevel, CheckRunOutput
 from bot.render.conclusion import github_conclusion
 from bot.render.jinja import render
 from bot.render.text import (
     ANNOTATION_MESSAGE_MAX,
     ANNOTATION_TITLE_MAX,
-    ANNOTATIONS_PER_REQUEST,
     SUMMARY_MAX,
     TEXT_MAX,
     TITLE_MAX,
@@ -22,8 +20,6 @@ from bot.render.text import (
 )
 from checks.model import Conclusion, Finding, Severity, worst_conclusion
 
-AnnotationLevel = Literal["notice", "warning", "failure"]
-
 _ICONS = {
     "success": "✅",
     "failure": "❌",
@@ -31,38 +27,6 @@ _ICONS = {
     "skipped": "⏭️",
     "action_required": "⏳",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Annotation:
-    """One check-run annotation, as GitHub's API takes it."""
-
-    path: str
-    """Repository-relative path."""
-    start_line: int
-    """First line (1-based)."""
-    end_line: int
-    """Last line (inclusive)."""
-    annotation_level: AnnotationLevel
-    """failure for blocking findings, warning for other medium-and-up ones, else notice."""
-    title: str
-    """Short title (at most 255 characters)."""
-    message: str
-    """What is wrong and how to fix it (at most 64 KB)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRunOutput:
-    """The `output` object of a check run, plus its annotations."""
-
-    title: str
-    """One line."""
-    summary: str
-    """Markdown, at most 65535 characters."""
-    text: str = ""
-    """Longer markdown, at most 65535 characters."""
-    annotations: tuple[Annotation, ...] = ()
-    """Every annotation; send them in batches of ANNOTATIONS_PER_REQUEST."""
 
 
 def annotation_level(finding: Finding) -> AnnotationLevel:
@@ -89,7 +53,7 @@ def annotation(finding: Finding) -> Annotation:
     elif finding.waived_by:
         parts.append(f"Waived: {finding.waived_by}")
     message = truncate("\n".join(parts), ANNOTATION_MESSAGE_MAX, "\n…")
-    return Annotation(finding.path, start, end, annotation_level(finding), title, message)
+    return Annotation(finding.path, start, end, annotation_level(finding), message, title)
 
 
 def finding_annotations(findings: Iterable[Finding]) -> tuple[Annotation, ...]:
@@ -98,12 +62,6 @@ def finding_annotations(findings: Iterable[Finding]) -> tuple[Annotation, ...]:
         findings, key=lambda f: (not f.blocking, -f.severity.rank, f.path, f.start_line)
     )
     return tuple(annotation(f) for f in ordered if f.path)
-
-
-def annotation_batches(items: tuple[Annotation, ...]) -> list[tuple[Annotation, ...]]:
-    """Groups of at most 50: GitHub takes no more per request."""
-    size = ANNOTATIONS_PER_REQUEST
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _section(connector_result: ConnectorResult) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.gate.approval_eval import describe_outcome
 from bot.gate.decide import HELP_TEXT
 from bot.gate.model import GateResult, NodeStatus, ResultNode, Verdict
-from bot.render.checkrun import CheckRunOutput
+from bot.github.models import CheckRunOutput
 from bot.render.jinja import render
 from bot.render.markers import SUMMARY_MARKER
 from bot.render.text import (

@@ -8,9 +8,9 @@ import pytest
 
 from bot.gate.model import CheckState, ConnectorResult, RunStatus, Waiver
 from bot.gate.waivers import apply_waivers_to_states
+from bot.github.payloads import batch_annotations
 from bot.render.checkrun import (
     annotation,
-    annotation_batches,
     finding_annotations,
     render_check_run,
 )
@@ -86,7 +86,7 @@ def test_summary_is_truncated_with_a_note() -> None:
     assert len(output.summary) <= SUMMARY_MAX
     assert output.summary.endswith(TRUNCATION_NOTE)
     assert len(output.annotations) == 399
-    assert [len(b) for b in annotation_batches(output.annotations)] == [50] * 7 + [49]
+    assert [len(b) for b in batch_annotations(output.annotations)] == [50] * 7 + [49]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_summary_is_truncated_with_a_note() -> None:
     ],
 )
 def test_annotation_level(found: object, level: str) -> None:
-    assert annotation(found).annotation_level == level  # type: ignore[arg-type]
+    assert annotation(found).level == level  # type: ignore[arg-type]
 
 
 def test_annotation_fields() -> None:
