@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from checks.cache import ResultCache, tree_digest
 from checks.errors import CheckError, ConfigError, ToolError
 from checks.manifest import load_manifest_or_none
 from checks.manifest_model import MANIFEST_FILE
-from checks.model import CheckResult, Conclusion, ConnectorReport, Finding
+from checks.model import CheckResult, Conclusion, ConnectorReport, Finding, PerformanceBaseline
 from checks.registry import CHECK_NAMES
 from checks.rules_model import Rules
 from checks.scrub import scrub
@@ -146,11 +146,13 @@ class Reviewer:
         *,
         progress: ProgressCallback | None = None,
         concurrency: int | None = None,
+        baselines: Mapping[str, PerformanceBaseline] | None = None,
     ) -> None:
         self._checks = sorted(checks, key=lambda c: CHECK_NAMES.index(c.name))
         self._rules = rules
         self._settings = settings
         self._progress = progress
+        self._baselines = dict(baselines or {})
         self._cache = ResultCache(settings.cache_dir / "results") if settings.cache_dir else None
         self._limit = asyncio.Semaphore(concurrency or max(4, (os.cpu_count() or 2) * 2))
         self._running: list[str] = []
@@ -209,6 +211,7 @@ class Reviewer:
             if target.base_directory
             else None,
             settings=self._settings,
+            performance_baseline=self._baselines.get(target.connector),
         )
 
     def _digest(self, target: Target) -> str:
@@ -221,6 +224,7 @@ class Reviewer:
                 target.display_path,
                 self._rules.digest,
                 self._settings.osv_url,
+                repr(self._baselines.get(target.connector)),
             )
         )
 

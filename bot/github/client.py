@@ -314,19 +314,27 @@ class InstallationClient:
 
     # -- check runs -----------------------------------------------------------------------
 
-    async def find_check_run(self, repo: RepoRef, head_sha: str, name: str) -> CheckRun | None:
-        """Our latest check run called `name` on `head_sha`, if one exists."""
+    async def list_check_runs(
+        self, repo: RepoRef, head_sha: str, name: str = ""
+    ) -> tuple[CheckRun, ...]:
+        """Our latest check runs on `head_sha` (only those called `name`, when given)."""
         url = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,filter,app_id,per_page}"
-        url_vars = _repo_vars(
-            repo, ref=head_sha, check_name=name, filter="latest", app_id=self.app.app_id
-        )
+        url_vars = _repo_vars(repo, ref=head_sha, filter="latest", app_id=self.app.app_id)
+        if name:
+            url_vars["check_name"] = name
         url_vars["per_page"] = PER_PAGE
+        runs = []
         async with contextlib.aclosing(self._iter(url, url_vars, key="check_runs")) as items:
             async for item in items:
                 run = parse.parsed(parse.check_run, item, "check run")
-                if run.name == name and run.head_sha == head_sha:
-                    return run
-        return None
+                if run.head_sha == head_sha and (not name or run.name == name):
+                    runs.append(run)
+        return tuple(runs)
+
+    async def find_check_run(self, repo: RepoRef, head_sha: str, name: str) -> CheckRun | None:
+        """Our latest check run called `name` on `head_sha`, if one exists."""
+        runs = await self.list_check_runs(repo, head_sha, name)
+        return runs[0] if runs else None
 
     async def create_check_run(
         self,
@@ -336,6 +344,7 @@ class InstallationClient:
         head_sha: str,
         external_id: str,
         status: CheckStatus = "in_progress",
+        conclusion: GitHubConclusion | None = None,
         details_url: str = "",
         output: CheckRunOutput | None = None,
     ) -> CheckRun:
@@ -344,8 +353,10 @@ class InstallationClient:
             "name": name,
             "head_sha": head_sha,
             "external_id": external_id,
-            "status": status,
+            "status": "completed" if conclusion else status,
         }
+        if conclusion:
+            payload["conclusion"] = conclusion
         if details_url:
             payload["details_url"] = details_url
         outputs = output_payloads(output) if output else []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-SUMMARY_MARKER = "<!-- connector-gate:summary -->"
+SUMMARY_MARKER_NAME = "connector-gate:summary"
+SUMMARY_MARKER = f"<!-- {SUMMARY_MARKER_NAME} -->"
 _FINDING_MARKER = re.compile(r"<!-- connector-gate:finding:(?P<fp>[0-9a-f]{6,64}) -->")
 
 

@@ -17,7 +17,7 @@ _SAMPLES = {
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if url.path == "/health":
             self._send(200, {"status": "ok"})

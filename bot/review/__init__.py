@@ -1,0 +1,1 @@
+"""Reviewing a pull request: workspace, checks, check runs, gate, comments."""

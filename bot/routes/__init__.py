@@ -1,0 +1,11 @@
+"""Webhook events routed to handlers, one module per concern, merged into one router."""
+
+from __future__ import annotations
+
+from gidgethub import routing
+
+from bot.routes import check_events, comments, pull_requests, reviews
+
+router = routing.Router(pull_requests.router, reviews.router, check_events.router, comments.router)
+
+__all__ = ["router"]
