@@ -1,0 +1,60 @@
+"""Prometheus metrics of the App: deliveries, queue depth, job durations (one registry per app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+#: Job durations span from milliseconds (ignored events) to minutes (load tests).
+_JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800)
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The App's instruments, registered in their own registry."""
+
+    registry: CollectorRegistry
+    """Registry /metrics renders (not the global one: several apps may live in one process)."""
+    deliveries: Counter
+    """Webhook requests by outcome (accepted/rejected) and reason."""
+    queue_depth: Gauge
+    """Deliveries queued or running, refreshed at each scrape."""
+    job_duration: Histogram
+    """Seconds spent handling a delivery, by outcome (done/retry/dead)."""
+
+    def count_delivery(self, status: int, reason: str) -> None:
+        """Count one webhook request by the answer it got."""
+        outcome = "accepted" if status < 300 else "rejected"
+        self.deliveries.labels(outcome=outcome, reason=reason).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def create_metrics() -> Metrics:
+    """Fresh instruments in a fresh registry."""
+    registry = CollectorRegistry()
+    return Metrics(
+        registry=registry,
+        deliveries=Counter(
+            "connector_gate_webhook_deliveries",
+            "Webhook requests by outcome and reason.",
+            ["outcome", "reason"],
+            registry=registry,
+        ),
+        queue_depth=Gauge(
+            "connector_gate_queue_depth",
+            "Deliveries queued or running.",
+            registry=registry,
+        ),
+        job_duration=Histogram(
+            "connector_gate_job_duration_seconds",
+            "Time spent handling one delivery.",
+            ["outcome"],
+            buckets=_JOB_BUCKETS,
+            registry=registry,
+        ),
+    )

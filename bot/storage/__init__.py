@@ -1,0 +1,34 @@
+"""Durable state of the App: webhook deliveries as a job queue, and its bookkeeping tables."""
+
+from bot.storage.models import (
+    AuditEntry,
+    AuditRecord,
+    CheckRunRecord,
+    DeliveryStatus,
+    Installation,
+    InstallationChange,
+    NewDelivery,
+    PerfBaselineRecord,
+    StorageError,
+    StoredDelivery,
+    Waiver,
+)
+from bot.storage.store import Storage, utcnow
+from bot.storage.writer import DeliveryWriter
+
+__all__ = [
+    "AuditEntry",
+    "AuditRecord",
+    "CheckRunRecord",
+    "DeliveryStatus",
+    "DeliveryWriter",
+    "Installation",
+    "InstallationChange",
+    "NewDelivery",
+    "PerfBaselineRecord",
+    "Storage",
+    "StorageError",
+    "StoredDelivery",
+    "Waiver",
+    "utcnow",
+]
