@@ -64,6 +64,7 @@ class SqliteWriter:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._closed = False
 
     async def run(
         self,
@@ -80,7 +81,10 @@ class SqliteWriter:
         return await asyncio.get_running_loop().run_in_executor(self._thread, in_transaction)
 
     async def close(self) -> None:
-        """Finish queued work, close the connection and stop the thread."""
+        """Finish queued work, close the connection and stop the thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
         self._thread.shutdown(wait=False)
 

@@ -503,10 +503,12 @@ _SQLITE_COLUMNS = (
     "next_attempt_at",
 )
 _SQLITE_INSERT = (
-    f"INSERT INTO deliveries ({', '.join(_SQLITE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)}) ON CONFLICT (delivery_id) DO NOTHING"
+    "INSERT INTO deliveries (delivery_id, event, action, installation_id, repo, payload,"
+    " received_at, status, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (delivery_id) DO NOTHING"
 )
-_sqlite_time = sqlite.DATETIME().bind_processor(sqlite.dialect())
+#: SQLAlchemy's storage format for DateTime on SQLite (so its comparisons and reads agree).
+_SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _insert_deliveries_sqlite(
@@ -515,7 +517,7 @@ def _insert_deliveries_sqlite(
     # The hot path, on the SQLite writer thread: straight to the driver, one statement per
     # row so its rowcount says whether the id was new (RETURNING over many 24 KB rows costs
     # several times more in SQLite).
-    stamp = _sqlite_time(now) if _sqlite_time else now
+    stamp = now.astimezone(UTC).strftime(_SQLITE_TIME_FORMAT)
     cursor = conn.connection.cursor()
     inserted: set[str] = set()
     try:

@@ -27,12 +27,10 @@ def delivery(
     )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    async with asyncio.timeout(5):
+        while not await check():
+            await asyncio.sleep(0.02)
 
 
 async def status_of(storage: Storage, delivery_id: str) -> DeliveryStatus:
@@ -93,7 +91,7 @@ async def test_a_failing_handler_is_retried_later_then_dead(storage: Storage, cl
         await storage.insert_deliveries([delivery("d-1")])
         jobs.notify()
         for attempt in (1, 2):
-            await eventually(lambda: _queued_after(storage, attempt))
+            await eventually(lambda n=attempt: _queued_after(storage, n))  # type: ignore[misc]
             stored = await storage.get_delivery("d-1")
             assert stored is not None and stored.last_error is not None
             assert "RuntimeError: GitHub said no" in stored.last_error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,7 +150,7 @@ def test_schema_version_names_the_newest_migration() -> None:
     from bot.storage import schema
 
     config = Config()
-    config.set_main_option("script_location", "bot/storage/migrations")
+    config.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == schema.SCHEMA_VERSION
 
 

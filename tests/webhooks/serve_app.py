@@ -20,9 +20,12 @@ def main() -> None:
         record.with_suffix(".started").write_text(job.delivery_id)
         await asyncio.sleep(3600)
 
-    async def record_it(job: StoredDelivery) -> None:
+    def append(delivery_id: str) -> None:
         with record.open("a") as out:
-            out.write(job.delivery_id + "\n")
+            out.write(delivery_id + "\n")
+
+    async def record_it(job: StoredDelivery) -> None:
+        await asyncio.to_thread(append, job.delivery_id)
 
     handler = block if mode == "block" else record_it
     serve(Settings.from_env(os.environ), port, host="127.0.0.1", handler=handler)

@@ -1,4 +1,4 @@
-"""Crash safety: a delivery answered 202 survives kill -9 of the App and is handled after restart."""
+"""Crash safety: a delivery answered 202 survives kill -9 of the App and is handled later."""
 
 from __future__ import annotations
 
@@ -45,19 +45,18 @@ class AppProcess:
             stderr=self._log,
         )
 
-    async def wait_alive(self, timeout: float = 30) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        async with aiohttp.ClientSession() as session:
-            while asyncio.get_running_loop().time() < deadline:
+    async def wait_alive(self) -> None:
+        async with asyncio.timeout(30), aiohttp.ClientSession() as session:
+            while not await self._ready(session):
                 assert self.process.poll() is None, "the App exited during start-up"
-                try:
-                    async with session.get(f"{self.url}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
                 await asyncio.sleep(0.1)
-        raise AssertionError("the App did not become ready")
+
+    async def _ready(self, session: aiohttp.ClientSession) -> bool:
+        try:
+            async with session.get(f"{self.url}/readyz") as response:
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -77,11 +76,10 @@ def app_processes() -> Iterator[list[AppProcess]]:
         process.close()
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+async def wait_for(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not check():
+            await asyncio.sleep(0.05)
 
 
 async def deliver(url: str, delivery_id: str, secret: str) -> int:
@@ -91,9 +89,11 @@ async def deliver(url: str, delivery_id: str, secret: str) -> int:
         "X-GitHub-Delivery": delivery_id,
         "X-Hub-Signature-256": sign(OPENED, secret),
     }
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{url}/webhook", data=OPENED, headers=headers) as response:
-            return response.status
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/webhook", data=OPENED, headers=headers) as response,
+    ):
+        return response.status
 
 
 async def test_accepted_deliveries_survive_kill_9(
