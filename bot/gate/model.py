@@ -10,10 +10,8 @@ from enum import StrEnum
 from checks.errors import ConfigError
 from checks.manifest_model import Manifest
 from checks.model import CheckResult, ConnectorReport, Finding
+from checks.registry import CHECK_NAMES as CHECK_NAMES  # re-exported for the gate
 from checks.rules_model import Rules
-
-#: The checks the App runs, in the order users see them.
-CHECK_NAMES = ("manifest", "secrets", "dependencies", "static", "tests", "performance")
 
 #: Prefix of every check run the App creates (`connector-gate/secrets`).
 CHECK_RUN_PREFIX = "connector-gate/"
