@@ -1,0 +1,7 @@
+"""membership events."""
+
+from __future__ import annotations
+
+from gidgethub import routing
+
+router = routing.Router()
