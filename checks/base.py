@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -73,3 +75,11 @@ class Check(abc.ABC):
     @abc.abstractmethod
     async def run(self, context: CheckContext) -> CheckResult:
         """Check one connector. Tool failures become ERROR/NEUTRAL results, not exceptions."""
+
+    async def run_many(self, contexts: Sequence[CheckContext]) -> list[CheckResult]:
+        """Check several connectors, one result per context, in order.
+
+        Checks whose tool is slow to start (pip-audit, bandit) override this to start it once
+        for the whole batch; the others run each connector concurrently.
+        """
+        return list(await asyncio.gather(*(self.run(c) for c in contexts)))

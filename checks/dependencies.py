@@ -657,6 +657,57 @@ def _conclude(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AuditPlan:
+    """One connector's requirements, ready to audit."""
+
+    context: CheckContext
+    parsed: ParsedRequirements
+    path: str
+    findings: tuple[Finding, ...]
+
+
+def plan_audit(context: CheckContext) -> AuditPlan | CheckResult:
+    source = read_requirements(context)
+    if source.refusal is not None:
+        return source.refusal
+    parsed = parse_requirements(source.text)
+    path = context.show(source.relative)
+    problems = tuple(
+        problem_finding(p, path=path, connector=context.connector) for p in parsed.problems
+    )
+    return AuditPlan(context, parsed, path, problems)
+
+
+def audit_groups(plans: Sequence[AuditPlan]) -> list[list[AuditPlan]]:
+    """Plans grouped so no group pins one package at two versions (pip-audit refuses that)."""
+    groups: list[tuple[dict[str, str], list[AuditPlan]]] = []
+    for plan in plans:
+        pins = {p.canonical_name: p.version for p in plan.parsed.pinned}
+        for versions, members in groups:
+            if all(versions.get(name, version) == version for name, version in pins.items()):
+                versions.update(pins)
+                members.append(plan)
+                break
+        else:
+            groups.append((dict(pins), [plan]))
+    return [members for _, members in groups]
+
+
+def merged_requirements(group: Sequence[AuditPlan]) -> ParsedRequirements:
+    """The union of a group's pins, each package once."""
+    seen: dict[str, PinnedRequirement] = {}
+    for plan in group:
+        for pin in plan.parsed.pinned:
+            seen.setdefault(pin.canonical_name, pin)
+    return ParsedRequirements(pinned=tuple(seen.values()), problems=())
+
+
+def _own(plan: AuditPlan, audited: Sequence[AuditedDependency]) -> tuple[AuditedDependency, ...]:
+    pins = {(p.canonical_name, p.version) for p in plan.parsed.pinned}
+    return tuple(d for d in audited if (canonicalize_name(d.name), d.version) in pins)
+
+
 class DependenciesCheck(Check):
     """Refuses unpinned or unsafe requirement lines and audits the rest with pip-audit."""
 
@@ -664,20 +715,41 @@ class DependenciesCheck(Check):
     version = "1"
 
     async def run(self, context: CheckContext) -> CheckResult:
-        source = read_requirements(context)
-        if source.refusal is not None:
-            return source.refusal
-        parsed = parse_requirements(source.text)
-        path, connector = context.show(source.relative), context.connector
-        findings = [problem_finding(p, path=path, connector=connector) for p in parsed.problems]
-        url = scrub(context.settings.osv_url or DEFAULT_OSV_URL)
-        audited: tuple[AuditedDependency, ...] = ()
-        if parsed.pinned:
+        return (await self.run_many([context]))[0]
+
+    async def run_many(self, contexts: Sequence[CheckContext]) -> list[CheckResult]:
+        """pip-audit spends most of its time starting: one run audits every connector's pins."""
+        plans = [plan_audit(c) for c in contexts]
+        audits: dict[int, tuple[AuditedDependency, ...] | ToolError] = {}
+        todo = [p for p in plans if isinstance(p, AuditPlan) and p.parsed.pinned]
+        settings = contexts[0].settings if contexts else None
+        for group in audit_groups(todo):
+            assert settings is not None
             try:
-                audited = await run_pip_audit(
-                    parsed, osv_url=context.settings.osv_url, timeout_s=context.settings.timeout_s
+                audited: tuple[AuditedDependency, ...] | ToolError = await run_pip_audit(
+                    merged_requirements(group),
+                    osv_url=settings.osv_url,
+                    timeout_s=settings.timeout_s,
                 )
             except ToolError as exc:
-                return _audit_failure(exc, url)
-        findings += vulnerability_findings(parsed, audited, path=path, connector=connector)
-        return _conclude(context, parsed, audited, findings, url)
+                audited = exc
+            for plan in group:
+                audits[id(plan)] = audited
+        return [
+            p if isinstance(p, CheckResult) else self._finish(p, audits.get(id(p), ()))
+            for p in plans
+        ]
+
+    @staticmethod
+    def _finish(plan: AuditPlan, audited: tuple[AuditedDependency, ...] | ToolError) -> CheckResult:
+        url = scrub(plan.context.settings.osv_url or DEFAULT_OSV_URL)
+        if isinstance(audited, ToolError):
+            return _audit_failure(audited, url)
+        own = _own(plan, audited)
+        findings = [
+            *plan.findings,
+            *vulnerability_findings(
+                plan.parsed, own, path=plan.path, connector=plan.context.connector
+            ),
+        ]
+        return _conclude(plan.context, plan.parsed, own, findings, url)

@@ -498,7 +498,7 @@ def _baseline_data(baseline: PerformanceBaseline | None) -> dict[str, object] | 
 def _baseline_line(baseline: PerformanceBaseline | None) -> str:
     if baseline is None:
         return "Baseline: no baseline (no measurement of this connector on the default branch)."
-    return f"Baseline: commit `{baseline.commit[:12]}` measured {baseline.measured_at}."
+    return f"Baseline from `{baseline.commit[:12]}` measured {baseline.measured_at}."
 
 
 def figures_table(

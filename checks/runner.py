@@ -12,7 +12,7 @@ from pathlib import Path
 
 from checks.base import Check, CheckContext, CheckSettings
 from checks.cache import ResultCache, tree_digest
-from checks.errors import CheckError, ConfigError, ToolError
+from checks.errors import CheckError, ConfigError
 from checks.manifest import load_manifest_or_none
 from checks.manifest_model import MANIFEST_FILE
 from checks.model import CheckResult, Conclusion, ConnectorReport, Finding, PerformanceBaseline
@@ -110,29 +110,42 @@ def scrub_result(result: CheckResult, known_secrets: frozenset[str] = frozenset(
     )
 
 
-async def _run_guarded(check: Check, context: CheckContext, timeout_s: float) -> CheckResult:
+def _error_result(check: Check, exc: BaseException, timeout_s: float) -> CheckResult:
+    """What a check that raised instead of concluding reports: ERROR, naming the cause."""
+    if isinstance(exc, TimeoutError):
+        summary = f"{check.name} did not finish within {timeout_s:g} s"
+    elif isinstance(exc, CheckError):  # ToolError included: it names the tool and stderr tail
+        summary = str(exc)
+    else:  # a bug in a check must not take the others down
+        summary = f"{check.name} failed unexpectedly: {type(exc).__name__}: {exc}"
+    return CheckResult(check=check.name, conclusion=Conclusion.ERROR, summary=summary)
+
+
+async def _run_guarded(
+    check: Check, contexts: Sequence[CheckContext], timeout_s: float
+) -> list[CheckResult]:
+    """`check.run_many` under a timeout; any exception becomes an ERROR result for each."""
     started = time.monotonic()
     try:
-        result = await asyncio.wait_for(check.run(context), timeout=timeout_s)
-    except TimeoutError:
-        result = CheckResult(
-            check=check.name,
-            conclusion=Conclusion.ERROR,
-            summary=f"{check.name} did not finish within {timeout_s:g} s",
-        )
-    except ToolError as exc:
-        result = CheckResult(check=check.name, conclusion=Conclusion.ERROR, summary=str(exc))
-    except CheckError as exc:
-        result = CheckResult(check=check.name, conclusion=Conclusion.ERROR, summary=str(exc))
-    except Exception as exc:  # a bug in a check must not take the others down
-        result = CheckResult(
-            check=check.name,
-            conclusion=Conclusion.ERROR,
-            summary=f"{check.name} failed unexpectedly: {type(exc).__name__}: {exc}",
-        )
-    return dataclasses.replace(
-        scrub_result(result), duration_s=time.monotonic() - started, cached=False
-    )
+        results = await asyncio.wait_for(check.run_many(contexts), timeout=timeout_s)
+    except Exception as exc:
+        results = [_error_result(check, exc, timeout_s)] * len(contexts)
+    elapsed = time.monotonic() - started
+    return [
+        dataclasses.replace(scrub_result(r), duration_s=r.duration_s or elapsed, cached=False)
+        for r in results
+    ]
+
+
+async def _run_pending(
+    check: Check, contexts: Sequence[CheckContext], timeout_s: float
+) -> list[CheckResult]:
+    """One call for checks that batch their tool; otherwise one guarded call per connector,
+    so one connector's crash or timeout does not take the others' results with it."""
+    if type(check).run_many is not Check.run_many:
+        return await _run_guarded(check, contexts, timeout_s)
+    singles = await asyncio.gather(*(_run_guarded(check, [c], timeout_s) for c in contexts))
+    return [result for (result,) in singles]
 
 
 class Reviewer:
@@ -168,16 +181,12 @@ class Reviewer:
         # Performance runs after the rest, alone, so other checks do not skew its figures.
         first = [c for c in self._checks if c.name != "performance"]
         last = [c for c in self._checks if c.name == "performance"]
-        await asyncio.gather(
-            *(
-                self._one(check, ctx, key, into)
-                for ctx, key, into in zip(contexts, keys, results, strict=True)
-                for check in first
-            )
-        )
-        for ctx, key, into in zip(contexts, keys, results, strict=True):
+        items = list(zip(contexts, keys, results, strict=True))
+        # Each check gets the whole batch, so a slow-starting tool starts once per review.
+        await asyncio.gather(*(self._batch(check, items) for check in first))
+        for item in items:
             for check in last:
-                await self._one(check, ctx, key, into)
+                await self._batch(check, [item])
         return tuple(
             self._finish(target, ctx, key, into)
             for target, ctx, key, into in zip(targets, contexts, keys, results, strict=True)
@@ -228,21 +237,28 @@ class Reviewer:
             )
         )
 
-    async def _one(
-        self, check: Check, context: CheckContext, digest: str, into: dict[str, CheckResult]
+    async def _batch(
+        self, check: Check, items: Sequence[tuple[CheckContext, str, dict[str, CheckResult]]]
     ) -> None:
-        key = ResultCache.key(digest, check.name, check.version)
-        cached = self._cache.get(key, _MAX_AGE_S.get(check.name)) if self._cache else None
-        if cached is not None:
-            into[check.name] = dataclasses.replace(cached, cached=True, duration_s=0.0)
-        else:
+        pending = []
+        for context, digest, into in items:
+            key = ResultCache.key(digest, check.name, check.version)
+            cached = self._cache.get(key, _MAX_AGE_S.get(check.name)) if self._cache else None
+            if cached is not None:
+                into[check.name] = dataclasses.replace(cached, cached=True, duration_s=0.0)
+                self._done += 1
+            else:
+                pending.append((context, into))
+        if pending:
             async with self._limit:
                 self._running.append(check.name)
                 self._report_progress()
                 timeout = _timeout_for(check, self._rules, self._settings)
-                into[check.name] = await _run_guarded(check, context, timeout)
+                fresh = await _run_pending(check, [c for c, _ in pending], timeout)
                 self._running.remove(check.name)
-        self._done += 1
+            for (_, into), result in zip(pending, fresh, strict=True):
+                into[check.name] = result
+            self._done += len(pending)
         self._report_progress()
 
     def _report_progress(self) -> None:

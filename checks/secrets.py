@@ -22,9 +22,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detect_secrets.core.secrets_collection import SecretsCollection
-from detect_secrets.settings import default_settings
-
 from checks.base import Check, CheckContext
 from checks.errors import ConfigError, ToolError
 from checks.model import CheckResult, Conclusion, Finding, Severity, new_finding
@@ -180,6 +177,8 @@ def load_baseline(directory: Path) -> Baseline:
         return frozenset()
     if path.stat().st_size > MAX_BASELINE_BYTES:
         raise ConfigError(f"larger than {MAX_BASELINE_BYTES} bytes", file=BASELINE_FILE)
+    from detect_secrets.core.secrets_collection import SecretsCollection  # see _scan_files
+
     try:
         entries = _baseline_entries(json.loads(path.read_bytes()))
         collection = SecretsCollection.load_from_baseline({"results": entries})
@@ -212,6 +211,11 @@ def _scan_files(root: str, files: Sequence[str]) -> list[_RawSecret]:
     Runs in a worker thread, or in a worker process (`python -m checks.secrets`); either way it
     holds that process's settings lock for the whole pass.
     """
+    # Imported here: detect-secrets (with requests and urllib3) costs ~0.1 s to import, which a
+    # run served from the cache, or a `--only` run without this check, should not pay.
+    from detect_secrets.core.secrets_collection import SecretsCollection
+    from detect_secrets.settings import default_settings
+
     with _SETTINGS_LOCK, default_settings() as settings:
         # Defence in depth: default settings do not verify, and nothing may turn it on here.
         settings.disable_filters(VERIFICATION_FILTER)

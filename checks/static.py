@@ -124,7 +124,25 @@ class BanditReport:
     errors: tuple[tuple[str, str], ...]
     """(relative path, reason) of files bandit could not analyse."""
     nosec: int
-    """Lines bandit skipped because of a `# nosec` marker."""
+    """`# nosec` markers bandit saw (ignored: see `bandit_argv`)."""
+    nosec_by_file: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """The same count per file, so a report over several connectors can be split."""
+
+    def under(self, prefix: str) -> BanditReport:
+        """The part of the report about files below `prefix/`, with paths made relative."""
+        if not prefix:
+            return self
+        head = f"{prefix}/"
+        issues = tuple(
+            dataclasses.replace(i, path=i.path.removeprefix(head))
+            for i in self.issues
+            if i.path.startswith(head)
+        )
+        errors = tuple((p.removeprefix(head), r) for p, r in self.errors if p.startswith(head))
+        nosec = {
+            p.removeprefix(head): n for p, n in self.nosec_by_file.items() if p.startswith(head)
+        }
+        return BanditReport(issues, errors, sum(nosec.values()), nosec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +250,14 @@ def parse_bandit_json(stdout: bytes) -> BanditReport:
         data = json.loads(stdout)
         issues = tuple(_issue(raw) for raw in data["results"])
         errors = tuple((_relative(e["filename"]), str(e["reason"])) for e in data["errors"])
-        totals = data.get("metrics", {}).get("_totals", {})
-        return BanditReport(issues, errors, int(totals.get("nosec", 0)))
+        metrics = data.get("metrics", {})
+        per_file = {
+            _relative(name): int(m.get("nosec", 0))
+            for name, m in metrics.items()
+            if name != "_totals" and isinstance(m, dict)
+        }
+        totals = metrics.get("_totals", {})
+        return BanditReport(issues, errors, int(totals.get("nosec", 0)), per_file)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ToolError(TOOL, f"unreadable JSON output ({type(exc).__name__})") from exc
 
@@ -498,21 +522,66 @@ class StaticCheck(Check):
         self.bandit_command = tuple(bandit_command)
 
     async def run(self, context: CheckContext) -> CheckResult:
+        return (await self.run_many([context]))[0]
+
+    async def run_many(self, contexts: Sequence[CheckContext]) -> list[CheckResult]:
+        """Bandit starts slowly: one run over every connector's files, split by folder."""
         started = time.monotonic()
-        rules = context.rules.static
         # File walking and reading stay off the event loop (the server keeps serving).
-        files = await asyncio.to_thread(python_files, context.directory, rules.include_tests)
-        if not files:
-            return CheckResult(CHECK, Conclusion.SKIPPED, "no Python files to analyse")
+        file_lists = await asyncio.gather(
+            *(
+                asyncio.to_thread(python_files, c.directory, c.rules.static.include_tests)
+                for c in contexts
+            )
+        )
+        work = [(c, files) for c, files in zip(contexts, file_lists, strict=True) if files]
+        reports = await self._bandit(work)
+        results = []
+        for context, files in zip(contexts, file_lists, strict=True):
+            report = reports.get(id(context))
+            if not files:
+                result = CheckResult(CHECK, Conclusion.SKIPPED, "no Python files to analyse")
+            elif isinstance(report, ToolError):
+                result = could_not_run(CHECK, Conclusion.ERROR, str(report))
+            else:
+                assert report is not None
+                result = await self._conclude(context, files, report)
+            results.append(dataclasses.replace(result, duration_s=time.monotonic() - started))
+        return results
+
+    async def _bandit(
+        self, work: Sequence[tuple[CheckContext, list[str]]]
+    ) -> dict[int, BanditReport | ToolError]:
+        if not work:
+            return {}
+        root = Path(os.path.commonpath([str(c.directory) for c, _ in work]))
+        relative = [c.directory.relative_to(root).as_posix() for c, _ in work]
+        prefixes = ["" if r == "." else r for r in relative]
+        every_file = [
+            f"{prefix}/{name}" if prefix else name
+            for (_, files), prefix in zip(work, prefixes, strict=True)
+            for name in files
+        ]
+        first = work[0][0]
         try:
             report = await run_bandit(
-                self.bandit_command, context.directory, files, rules, context.settings.timeout_s
+                self.bandit_command,
+                root,
+                every_file,
+                first.rules.static,
+                first.settings.timeout_s,
             )
         except ToolError as exc:
-            return could_not_run(CHECK, Conclusion.ERROR, str(exc))
+            return {id(c): exc for c, _ in work}
+        return {id(c): report.under(prefix) for (c, _), prefix in zip(work, prefixes, strict=True)}
+
+    @staticmethod
+    async def _conclude(
+        context: CheckContext, files: list[str], report: BanditReport
+    ) -> CheckResult:
         uses = await asyncio.to_thread(scan_plain_http, context.directory, files)
         findings = [*bandit_findings(context, report), *http_findings(context, uses)]
-        result = result_from_findings(
+        return result_from_findings(
             CHECK,
             findings,
             context.rules,
@@ -520,4 +589,3 @@ class StaticCheck(Check):
             details=_details(context, report, len(files)),
             data={"files": len(files), "nosec": report.nosec, "unparsed": len(report.errors)},
         )
-        return dataclasses.replace(result, duration_s=time.monotonic() - started)
