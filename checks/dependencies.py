@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -720,25 +721,27 @@ class DependenciesCheck(Check):
     async def run_many(self, contexts: Sequence[CheckContext]) -> list[CheckResult]:
         """pip-audit spends most of its time starting: one run audits every connector's pins."""
         plans = [plan_audit(c) for c in contexts]
-        audits: dict[int, tuple[AuditedDependency, ...] | ToolError] = {}
         todo = [p for p in plans if isinstance(p, AuditPlan) and p.parsed.pinned]
-        settings = contexts[0].settings if contexts else None
-        for group in audit_groups(todo):
-            assert settings is not None
-            try:
-                audited: tuple[AuditedDependency, ...] | ToolError = await run_pip_audit(
-                    merged_requirements(group),
-                    osv_url=settings.osv_url,
-                    timeout_s=settings.timeout_s,
-                )
-            except ToolError as exc:
-                audited = exc
-            for plan in group:
-                audits[id(plan)] = audited
+        groups = audit_groups(todo)
+        # Groups are independent (they differ only in conflicting pins): audit them at once.
+        outcomes = await asyncio.gather(*(self._audit(group) for group in groups))
+        audits = {
+            id(p): outcome for group, outcome in zip(groups, outcomes, strict=True) for p in group
+        }
         return [
             p if isinstance(p, CheckResult) else self._finish(p, audits.get(id(p), ()))
             for p in plans
         ]
+
+    @staticmethod
+    async def _audit(group: Sequence[AuditPlan]) -> tuple[AuditedDependency, ...] | ToolError:
+        settings = group[0].context.settings
+        try:
+            return await run_pip_audit(
+                merged_requirements(group), osv_url=settings.osv_url, timeout_s=settings.timeout_s
+            )
+        except ToolError as exc:
+            return exc
 
     @staticmethod
     def _finish(plan: AuditPlan, audited: tuple[AuditedDependency, ...] | ToolError) -> CheckResult:
