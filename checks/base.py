@@ -26,7 +26,10 @@ class CheckSettings:
     is_fork: bool = False
     """True when the code comes from a fork (stricter sandbox policy)."""
     cache_dir: Path | None = None
-    """Where results and virtualenvs are cached (None: no cache)."""
+    """Where check results are cached (None: no cache)."""
+    venv_dir: Path | None = None
+    """Where connector virtualenvs are kept; the sandbox uid must be able to reach it, so the
+    default (None) is a per-user folder under the temporary directory, not a home folder."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,7 +194,7 @@ async def prepare_venv(context: CheckContext, *, needs_world_access: bool) -> Co
         )
     venv = await ensure_venv(
         requirements,
-        cache_dir=context.settings.cache_dir,
+        cache_dir=context.settings.venv_dir,
         index_url=context.rules.tests.index_url,
         timeout_s=context.rules.tests.install_timeout_s,
     )

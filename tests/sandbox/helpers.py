@@ -46,7 +46,7 @@ def context_for(
         display_path=f"connectors/{directory.name}",
         rules=rules or make_rules(),
         manifest=manifest,
-        settings=CheckSettings(cache_dir=cache_dir, is_fork=is_fork, k6_path=k6_path),
+        settings=CheckSettings(venv_dir=cache_dir, is_fork=is_fork, k6_path=k6_path),
         performance_baseline=baseline,
     )
 
