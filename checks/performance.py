@@ -346,9 +346,8 @@ def _judged(
     spec = manifest.performance
     assert spec is not None
     baseline = context.performance_baseline
-    tolerance = context.rules.performance.regression_tolerance
     findings = slo_findings(context, manifest, figures)
-    findings += regression_findings(context, manifest, figures, baseline, tolerance)
+    findings += regression_findings(context, manifest, figures, baseline)
     verdict = Verdict.FAIL if findings else Verdict.PASS
     data = {
         "isolation": str(outcome.report.isolation),
@@ -364,7 +363,7 @@ def _judged(
     }
     details = "\n\n".join(
         [
-            figures_table(figures, plan, spec, baseline, tolerance),
+            figures_table(figures, plan, spec, baseline, context.rules.performance),
             _baseline_line(baseline),
             _log_details(outcome),
         ]
@@ -437,25 +436,31 @@ def slo_findings(context: CheckContext, manifest: Manifest, figures: LoadFigures
     return findings
 
 
+def regression_limit(baseline_p95_ms: float, rules: PerformanceRules) -> float:
+    """Highest p95 that is not a regression: both the relative and the absolute margin."""
+    relative = baseline_p95_ms * (1 + rules.regression_tolerance)
+    return max(relative, baseline_p95_ms + rules.regression_min_ms)
+
+
 def regression_findings(
     context: CheckContext,
     manifest: Manifest,
     figures: LoadFigures,
     baseline: PerformanceBaseline | None,
-    tolerance: float,
 ) -> list[Finding]:
-    """A finding when p95 grew beyond the tolerance against the default branch."""
+    """A finding when p95 grew beyond both the relative and the absolute tolerance."""
     if baseline is None or baseline.p95_ms <= 0:
         return []
-    limit = baseline.p95_ms * (1 + tolerance)
-    if figures.p95_ms <= limit:
+    rules = context.rules.performance
+    tolerance = rules.regression_tolerance
+    if figures.p95_ms <= regression_limit(baseline.p95_ms, rules):
         return []
     growth = figures.p95_ms / baseline.p95_ms - 1
     message = (
         f"p95 latency {figures.p95_ms:.1f} ms regressed {growth:.0%} against the baseline "
         f"{baseline.p95_ms:.1f} ms (commit {baseline.commit[:12]}, "
         f"measured {baseline.measured_at}); "
-        f"tolerance {tolerance:.0%}."
+        f"tolerance {tolerance:.0%} and at least {rules.regression_min_ms:g} ms."
     )
     return [
         _finding(
@@ -506,12 +511,12 @@ def figures_table(
     plan: LoadPlan,
     spec: PerformanceSpec,
     baseline: PerformanceBaseline | None,
-    tolerance: float,
+    rules: PerformanceRules,
 ) -> str:
     """Markdown table of the figures against the SLOs (and the baseline when there is one)."""
     slo = spec.slo
     base_p95 = (
-        f"{baseline.p95_ms:.1f} ms (max {baseline.p95_ms * (1 + tolerance):.1f})"
+        f"{baseline.p95_ms:.1f} ms (max {regression_limit(baseline.p95_ms, rules):.1f})"
         if baseline
         else "—"
     )

@@ -457,6 +457,7 @@ _PERFORMANCE_READERS: Mapping[str, Reader] = {
     "vus": _positive_int,
     "max_vus": _positive_int,
     "regression_tolerance": _tolerance,
+    "regression_min_ms": _tolerance,
 }
 _SECTIONS: Mapping[str, Reader] = {
     "connectors": _nonempty_globs,

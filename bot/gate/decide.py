@@ -247,8 +247,10 @@ def decide_waive(command: WaiveCommand, actor: ActorFacts, ctx: CommandContext) 
 def unknown_id_reply(finding_id: str, findings: tuple[Finding, ...]) -> str:
     """Says the id is unknown and lists current blocking ids only (never paths or messages)."""
     ids = sorted({f.finding_id for f in findings if f.blocking})[:MAX_IDS_LISTED]
-    listed = ", ".join(f"`{i}`" for i in ids) if ids else "none"
-    return f"No current finding has id `{finding_id}`. Blocking finding ids: {listed}."
+    if not ids:
+        return f"No current finding has id `{finding_id}`. No finding blocks the gate."
+    lines = "\n".join(f"- `/gate waive {i} <reason>`" for i in ids)
+    return f"No current finding has id `{finding_id}`. Blocking findings:\n\n{lines}"
 
 
 def decide_unwaive(

@@ -229,6 +229,22 @@ class InstallationClient:
                     found.append(pull)
         return tuple(found)
 
+    async def open_pull_requests(
+        self, repo: RepoRef, limit: int = PER_PAGE
+    ) -> tuple[PullRequest, ...]:
+        """The open PRs of `repo`, most recently updated first, at most `limit`."""
+        url = "/repos/{owner}/{repo}/pulls{?state,sort,direction,per_page}"
+        url_vars = _repo_vars(
+            repo, state="open", sort="updated", direction="desc", per_page=min(limit, PER_PAGE)
+        )
+        found: list[PullRequest] = []
+        async with contextlib.aclosing(self._iter(url, url_vars)) as items:
+            async for item in items:
+                found.append(parse.parsed(parse.pull_request, item, "pull request"))
+                if len(found) >= limit:
+                    break
+        return tuple(found)
+
     async def list_reviews(self, repo: RepoRef, number: int) -> tuple[Review, ...]:
         """Every review of the PR, oldest first."""
         url = "/repos/{owner}/{repo}/pulls/{pull_number}/reviews{?per_page}"
@@ -463,6 +479,11 @@ class InstallationClient:
             member = False
         self.app.membership_cache[key] = member
         return member
+
+    def forget_team_member(self, org: str, team_slug: str, username: str) -> None:
+        """Drop the cached answer for `username` in `org/team_slug` (a membership event came)."""
+        key = (str(self.installation_id), org.lower(), team_slug.lower(), username.lower())
+        self.app.membership_cache.pop(key, None)
 
     async def collaborator_permission(self, repo: RepoRef, username: str) -> str:
         """`admin`, `write`, `read` or `none` for `username` on `repo`."""

@@ -223,6 +223,8 @@ class CheckRun:
     """Our reference for the run (empty when unset)."""
     html_url: str
     """Link for humans."""
+    annotations_count: int = 0
+    """Annotations already attached (GitHub appends those of every update)."""
 
 
 @dataclass(frozen=True, slots=True)

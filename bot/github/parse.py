@@ -113,6 +113,7 @@ def check_run(data: Mapping[str, Any]) -> CheckRun:
         conclusion=str(conclusion) if conclusion is not None else None,
         external_id=str(data.get("external_id") or ""),
         html_url=str(data.get("html_url") or ""),
+        annotations_count=int((data.get("output") or {}).get("annotations_count") or 0),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
@@ -59,6 +60,9 @@ async def put_check_run(
             output=output,
             details_url=details_url,
         )
+    if run.annotations_count:
+        # GitHub appends the annotations of every update: the run already shows them.
+        output = dataclasses.replace(output, annotations=())
     return await gh.update_check_run(
         repo,
         run.id,

@@ -11,10 +11,17 @@ from bot.gate.model import CheckState, RunStatus
 from bot.github import CheckRun, CheckRunOutput, PullRequestFile
 from bot.github.models import ReviewComment
 from bot.render.review import select_inline_comments
+from bot.review.baseline import measure_missing_base_baselines
 from bot.review.changes import changed_connectors
 from bot.review.checkruns import GATE_RUN, check_states, publish_check_runs, put_check_run
 from bot.review.context import PullRequestJob, ReviewDeps
-from bot.review.gate_step import evaluate_gate, publish_gate, stored_waivers, today
+from bot.review.gate_step import (
+    evaluate_gate,
+    no_connector_output,
+    publish_gate,
+    stored_waivers,
+    today,
+)
 from bot.review.rules_source import load_rules
 from bot.review.snapshot import ConnectorSource, ReviewSnapshot
 from bot.review.workspace import Workspace, fetched_workspace
@@ -102,13 +109,28 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _maybe_on_base(connectors: Sequence[str], files: Sequence[PullRequestFile]) -> list[str]:
+    """Connectors whose manifest the base may hold: not those whose manifest this PR adds."""
+    # Saves one contents call (a 404) per new connector, the usual pull request.
+    added = {f.filename for f in files if f.status == "added"}
+    return [c for c in connectors if f"{c}/{MANIFEST_FILE}" not in added]
+
+
 async def _run_checks(
-    deps: ReviewDeps, job: PullRequestJob, rules: Rules, connectors: Sequence[str]
+    deps: ReviewDeps,
+    job: PullRequestJob,
+    rules: Rules,
+    connectors: Sequence[str],
+    files: Sequence[PullRequestFile],
 ) -> tuple[tuple[ConnectorReport, ...], tuple[ConnectorSource, ...]]:
+    base_manifests = _maybe_on_base(connectors, files)
     async with fetched_workspace(
-        job.gh, job.repo, job.pr.head_sha, job.pr.base_sha, connectors, deps.work_dir
+        job.gh, job.repo, job.pr.head_sha, job.pr.base_sha, base_manifests, deps.work_dir
     ) as workspace:
         present = [c for c in connectors if (workspace.head / c).is_dir()]
+        # No stored baseline yet: measure the base commit first (bot/review/baseline.py).
+        on_base = [c for c in present if (workspace.base / c).is_dir()]
+        await measure_missing_base_baselines(deps, job, rules, on_base)
         targets = [
             Target(
                 connector=Path(c).name,
@@ -229,7 +251,7 @@ async def review_pull_request(deps: ReviewDeps, job: PullRequestJob) -> None:
         reports = _not_run(connectors, "not run: draft pull request (rules: run_on_drafts)")
     else:
         try:
-            reports, sources = await _run_checks(deps, job, rules, connectors)
+            reports, sources = await _run_checks(deps, job, rules, connectors, files.files)
         except UnsafeInputError as exc:
             reports = _not_run(connectors, f"the repository archive was refused: {exc}")
     if files.truncated:
@@ -245,6 +267,8 @@ async def review_pull_request(deps: ReviewDeps, job: PullRequestJob) -> None:
     states = check_states(snapshot.reports, await stored_waivers(deps, job), today(deps))
     if not snapshot.reports:
         states = tuple(CheckState(c, RunStatus.COMPLETED) for c in CHECK_NAMES)
+    # A partial re-run leaves the other runs alone: GitHub appends the annotations of each update.
+    states = tuple(s for s in states if not job.only or s.check in job.only)
     await publish_check_runs(gh, repo, pr.head_sha, states, existing)
     if current.head_sha != pr.head_sha:
         # A newer push supersedes this work: its results stay on this commit only.
@@ -270,10 +294,7 @@ async def finish_gate(
 ) -> None:
     """Evaluate and publish the gate; a PR that changes no connector passes and says so."""
     if not snapshot.connectors and not snapshot.reports and not isinstance(rules, ConfigError):
-        output = CheckRunOutput(
-            "No connector changed",
-            "This pull request changes no connector directory, so no approval is required.",
-        )
+        output = await no_connector_output(deps, job, rules, snapshot)
         await put_check_run(
             job.gh,
             job.repo,

@@ -275,6 +275,18 @@ class Storage:
         known = await self.installation(installation_id)
         return known is None or not (known.deleted or known.suspended)
 
+    async def installation_repos(self, installation_id: int, limit: int = 100) -> list[str]:
+        """Repositories (`owner/name`) this installation has sent deliveries about, sorted."""
+        query = (
+            sa.select(_D.c.repo)
+            .where(_D.c.installation_id == installation_id, _D.c.repo.is_not(None))
+            .distinct()
+            .order_by(_D.c.repo)
+            .limit(limit)
+        )
+        async with self._reading("read installation repositories") as conn:
+            return [str(row.repo) for row in (await conn.execute(query)).all()]
+
     # -- check runs ------------------------------------------------------------------------
 
     async def reserve_check_run(

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from checks.base import CheckSettings
 from checks.model import Conclusion, PerformanceBaseline
-from checks.performance import PerformanceCheck, find_k6, k6_thresholds, parse_summary
+from checks.performance import (
+    LoadFigures,
+    PerformanceCheck,
+    find_k6,
+    k6_thresholds,
+    parse_summary,
+    regression_findings,
+)
 from tests.sandbox.helpers import (
     EXAMPLES,
+    QUICK_PERF,
     context_for,
     copy_example,
+    make_rules,
     replace_in_manifest,
     venv_cache,
     workdir,
@@ -52,7 +62,10 @@ async def test_p95_regression_against_the_baseline(venv_cache: Path) -> None:
     baseline = PerformanceBaseline(
         p95_ms=0.01, rps=5000, error_rate=0, measured_at="2026-11-30T10:00:00Z", commit="a" * 40
     )
-    context = context_for(EXAMPLES / "acme-weather", venv_cache, baseline=baseline)
+    rules = dataclasses.replace(
+        make_rules(), performance=dataclasses.replace(QUICK_PERF, regression_min_ms=0)
+    )
+    context = context_for(EXAMPLES / "acme-weather", venv_cache, baseline=baseline, rules=rules)
     result = await PerformanceCheck().run(context)
     assert result.conclusion is Conclusion.FAILURE
     [finding] = result.findings
@@ -121,3 +134,38 @@ def test_thresholds_follow_the_slo() -> None:
         "http_req_failed": ["rate<=0.01"],
         "http_reqs": ["rate>=20"],
     }
+
+
+@pytest.mark.parametrize(
+    ("baseline_ms", "measured_ms", "min_ms", "regressed"),
+    [
+        (5.0, 8.0, 10.0, False),  # +60 % but only 3 ms: noise on a shared machine
+        (5.0, 16.0, 10.0, True),  # +220 % and 11 ms
+        (100.0, 115.0, 10.0, False),  # +15 %: within the 20 % tolerance
+        (100.0, 125.0, 10.0, True),  # +25 % and 25 ms
+        (5.0, 8.0, 0.0, True),  # percentage alone when the rules say so
+    ],
+)
+def test_regression_needs_both_relative_and_absolute_growth(
+    baseline_ms: float, measured_ms: float, min_ms: float, regressed: bool, venv_cache: Path
+) -> None:
+    rules = dataclasses.replace(
+        make_rules(), performance=dataclasses.replace(QUICK_PERF, regression_min_ms=min_ms)
+    )
+    context = context_for(EXAMPLES / "acme-weather", venv_cache, rules=rules)
+    assert context.manifest is not None
+    figures = LoadFigures(
+        p50_ms=measured_ms / 2,
+        p90_ms=measured_ms,
+        p95_ms=measured_ms,
+        p99_ms=measured_ms,
+        rps=100.0,
+        error_rate=0.0,
+        requests=1000,
+        vus=2,
+        dropped_iterations=0,
+        failed_thresholds=(),
+    )
+    baseline = PerformanceBaseline(baseline_ms, 100.0, 0.0, "2026-11-30T10:00:00Z", "a" * 40)
+    findings = regression_findings(context, context.manifest, figures, baseline)
+    assert bool(findings) is regressed

@@ -16,9 +16,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.app import create_app
+from bot.app import STORAGE_KEY, create_app
 from bot.dispatch import handler_factory
 from bot.settings import Settings
+from bot.storage import Storage
 from bot.webhooks.signature import sign
 from tests.fakegithub.keys import AppKeyPair
 from tests.fakegithub.plugin import fake_github, github_app_key
@@ -67,6 +68,8 @@ class Gate:
     url: str
     fake: FakeGitHub
     session: aiohttp.ClientSession
+    storage: Storage | None = None
+    """The App's own storage (audit log, waivers), to assert on what it recorded."""
 
     async def deliver(self, event: str, payload: dict[str, Any], delivery: str = "") -> int:
         body = json.dumps(payload).encode()
@@ -166,7 +169,8 @@ async def gate(fake_github: FakeGitHub, github_app_key: AppKeyPair) -> AsyncIter
         await server.start_server()
         try:
             async with aiohttp.ClientSession() as session:
-                yield Gate(str(server.make_url("")).rstrip("/"), fake, session)
+                url = str(server.make_url("")).rstrip("/")
+                yield Gate(url, fake, session, server.app[STORAGE_KEY])
         finally:
             await server.close()
             shutil.rmtree(work, ignore_errors=True)

@@ -208,8 +208,10 @@ DECIDE_CASES = [
         WaiveCommand("sec-ffffff", "r"),
         SAM,
         Decision.REFUSED,
-        "No current finding has id `sec-ffffff`. Blocking finding ids: "
-        + ", ".join(f"`{i}`" for i in sorted([LEAK.finding_id, PERF.finding_id])),
+        "No current finding has id `sec-ffffff`. Blocking findings:\n\n"
+        + "\n".join(
+            f"- `/gate waive {i} <reason>`" for i in sorted([LEAK.finding_id, PERF.finding_id])
+        ),
         None,
     ),
     (

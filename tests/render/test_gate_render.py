@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.gate.evaluate import evaluate
 from bot.gate.model import CheckState, RunStatus, Waiver
-from bot.render.gate import render_gate_output, render_summary_comment
+from bot.gate.proposal import propose
+from bot.render.gate import render_gate_output, render_proposal, render_summary_comment
 from bot.render.markers import SUMMARY_MARKER, is_summary_comment
 from checks.errors import ConfigError
 from checks.rules_model import ApprovalRule
@@ -102,3 +103,32 @@ def test_rule_names_are_shown_with_org_teams_and_users() -> None:
         "waiting on 1 approval from @\u200bacme/privacy or @\u200bdpo"
         in render_gate_output(result).summary
     )
+
+
+def test_every_blocking_finding_is_listed_with_its_waive_line() -> None:
+    result = evaluate(gate_input(checks=(completed("secrets", LEAK),), reviews=(approve("sam"),)))
+    line = f"`/gate waive {LEAK.finding_id} <reason>`"
+    assert line in render_gate_output(result).summary
+    assert line in render_summary_comment(result, HEAD)
+
+
+def test_waived_findings_are_not_listed_as_blocking() -> None:
+    waiver = Waiver(LEAK.finding_id, "fixture", "sam", TODAY)
+    checks = (completed("secrets", LEAK),)
+    result = evaluate(gate_input(checks=checks, waivers=(waiver,), reviews=(approve("sam"),)))
+    assert "/gate waive" not in render_gate_output(result).summary
+    assert "Blocking findings" not in render_summary_comment(result, HEAD)
+
+
+def test_proposed_rules_are_reported_not_applied() -> None:
+    current = gate_input(rules=rules(SECURITY, OPS), reviews=(approve("sam"),))
+    result = evaluate(current)
+    proposal = propose(current, rules(SECURITY), "acme/connectors@aaaaaaa:.github/x.yml")
+    output = render_gate_output(result, proposal)
+    assert output.title.startswith("waiting on 1 approval from @acme/ops")
+    assert "approval rule **ops**: 1 required now, not required with the proposed rules" in (
+        output.summary
+    )
+    assert "would go from **pending** to **pass**" in render_summary_comment(result, HEAD, proposal)
+    invalid = propose(current, ConfigError("bad", file="f.yml", line=3, key="approvals"), "f")
+    assert "The proposed rules are invalid: f.yml:3: approvals: bad" in render_proposal(invalid)
