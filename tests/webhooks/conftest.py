@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
@@ -23,11 +19,13 @@ from bot.jobs import Handler
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.webhooks import sign
+from tests.support.postgres import database_url, pg_database
+
+__all__ = ["database_url", "pg_database"]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 SECRET = "current-webhook-secret"
 OLD_SECRET = "previous-webhook-secret"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(scope="session")
@@ -38,46 +36,6 @@ def private_key_pem() -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-
-
-def _admin(sql: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(f"{PG_SERVER}/test", timeout=3)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    # Its own thread and loop: the fixture may be first requested from inside a running loop.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A database of its own for this test run, dropped at the end."""
-    name = f"cg_webhooks_{uuid.uuid4().hex[:10]}"
-    try:
-        _admin(f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_SERVER} is required under CI: {err}")
-        pytest.skip(f"PostgreSQL at {PG_SERVER} unreachable: {err}")
-    yield f"{PG_SERVER}/{name}"
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gate.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    conn = await asyncpg.connect(url, timeout=3)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-    return url
 
 
 @pytest.fixture
