@@ -29,6 +29,8 @@ def evaluate(gate: GateInput) -> GateResult:
     """Decide pass, pending or fail, and explain why. Fails closed on anything unexpected."""
     if isinstance(gate.rules, ConfigError):
         return _invalid_rules(gate.rules)
+    if gate.pr.files_truncated:
+        return _too_large()
     states = apply_waivers_to_states(gate.checks, gate.waivers, gate.today)
     findings = tuple(f for state in states for f in _findings(state))
     risk = risk_score(gate.pr.connectors, findings)
@@ -47,6 +49,15 @@ def _invalid_rules(error: ConfigError) -> GateResult:
     node = ResultNode("rules", NodeStatus.FAILED, reason)
     tree = ResultNode("connector-gate", NodeStatus.FAILED, reason, (node,))
     step = "Fix the rules file; the gate stays closed until it is valid."
+    return GateResult(Verdict.FAIL, False, tree, RiskScore(0), next_steps=(step,))
+
+
+def _too_large() -> GateResult:
+    # Files beyond GitHub's 3000 are invisible to the review: passing would be a guess.
+    reason = "GitHub lists only the first 3000 changed files; not every change can be reviewed"
+    node = ResultNode("changed files", NodeStatus.FAILED, reason)
+    tree = ResultNode("connector-gate", NodeStatus.FAILED, reason, (node,))
+    step = "Split the pull request so that it changes fewer than 3000 files."
     return GateResult(Verdict.FAIL, False, tree, RiskScore(0), next_steps=(step,))
 
 

@@ -79,6 +79,8 @@ class PullRequestFacts:
     """Labels on the pull request."""
     connectors: tuple[ConnectorFacts, ...] = ()
     """Connectors the pull request changes."""
+    files_truncated: bool = False
+    """GitHub stopped listing the changed files (it lists 3000 at most)."""
 
 
 @dataclass(frozen=True, slots=True)

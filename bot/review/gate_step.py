@@ -129,6 +129,7 @@ async def _gate_input(
             changed_files=snapshot.changed_files,
             labels=job.pr.labels,
             connectors=snapshot.connector_facts(),
+            files_truncated=snapshot.files_truncated,
         ),
         checks=states_from_reports(snapshot.reports, running=running, expected=CHECK_NAMES),
         today=today(deps),

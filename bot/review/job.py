@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from checks.model import (
 from checks.registry import CHECK_NAMES, select_checks
 from checks.rules_model import Rules
 from checks.runner import Reviewer, Target
+from checks.scrub import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +239,36 @@ async def review_pull_request(deps: ReviewDeps, job: PullRequestJob) -> None:
     existing[GATE_RUN] = await put_check_run(
         gh, repo, pr.head_sha, GATE_RUN, existing, output=running, conclusion=None
     )
+    try:
+        await _review(deps, job, existing)
+    except Exception as exc:
+        await _report_unfinished(job, existing, exc)
+        raise  # the job runner retries it later, within its bounded attempts
+
+
+async def _report_unfinished(
+    job: PullRequestJob, existing: dict[str, CheckRun], error: Exception
+) -> None:
+    """Best effort: a review that broke shows so on the gate instead of running forever."""
+    output = CheckRunOutput(
+        "connector-gate could not finish this review",
+        f"{type(error).__name__}: {scrub(str(error))}\n\n"
+        "The review is retried automatically; `/gate rerun` starts it again.",
+    )
+    with contextlib.suppress(Exception):  # GitHub itself may be what is failing
+        await put_check_run(
+            job.gh,
+            job.repo,
+            job.pr.head_sha,
+            GATE_RUN,
+            existing,
+            output=output,
+            conclusion="failure",
+        )
+
+
+async def _review(deps: ReviewDeps, job: PullRequestJob, existing: dict[str, CheckRun]) -> None:
+    gh, repo, pr = job.gh, job.repo, job.pr
     rules = await load_rules(gh, repo, pr.default_branch)
     files = await gh.list_pull_request_files(repo, pr.number)
     paths = [f.filename for f in files.files]
@@ -261,6 +293,7 @@ async def review_pull_request(deps: ReviewDeps, job: PullRequestJob) -> None:
         tuple(paths),
         sources,
         _merge_previous(await latest_snapshot(deps, job), reports, job.only),
+        files_truncated=files.truncated,
     )
     await _store_snapshot(deps, job, snapshot)
     current = await gh.get_pull_request(repo, pr.number)
@@ -293,7 +326,12 @@ async def finish_gate(
     existing: dict[str, CheckRun],
 ) -> None:
     """Evaluate and publish the gate; a PR that changes no connector passes and says so."""
-    if not snapshot.connectors and not snapshot.reports and not isinstance(rules, ConfigError):
+    if (
+        not snapshot.connectors
+        and not snapshot.reports
+        and not snapshot.files_truncated
+        and not isinstance(rules, ConfigError)
+    ):
         output = await no_connector_output(deps, job, rules, snapshot)
         await put_check_run(
             job.gh,

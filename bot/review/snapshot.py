@@ -41,6 +41,8 @@ class ReviewSnapshot:
     """Changed connectors."""
     reports: tuple[ConnectorReport, ...]
     """Check results per connector."""
+    files_truncated: bool = False
+    """GitHub stopped listing the changed files at 3000."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -49,6 +51,7 @@ class ReviewSnapshot:
                 "changed_files": list(self.changed_files),
                 "connectors": [_source(c) for c in self.connectors],
                 "reports": [report_to_dict(r) for r in self.reports],
+                "files_truncated": self.files_truncated,
             }
         )
 
@@ -60,6 +63,7 @@ class ReviewSnapshot:
             changed_files=tuple(data["changed_files"]),
             connectors=tuple(ConnectorSource(**c) for c in data["connectors"]),
             reports=tuple(report_from_dict(r) for r in data["reports"]),
+            files_truncated=bool(data.get("files_truncated", False)),
         )
 
     def connector_facts(self) -> tuple[ConnectorFacts, ...]:

@@ -153,3 +153,30 @@ def _review_payload(number: int, user: str) -> dict[str, object]:
     assert isinstance(sender, dict)
     sender["login"] = user
     return payload
+
+
+async def test_pull_request_beyond_githubs_3000_files_fails_closed(gate: Gate) -> None:
+    files = connector_files("acme-weather")
+    gate.fake.set_tarball(REPO, CLEAN_SHA, files)
+    listed = [*files, *(f"docs/page-{i}.md" for i in range(3001))]
+    gate.fake.add_pull(REPO, 13, CLEAN_SHA, files=listed)
+    await gate.deliver("pull_request", pull_payload("opened", 13, CLEAN_SHA))
+    run = await gate.gate_done(CLEAN_SHA)
+    assert run["conclusion"] == "failure"
+    assert "3000" in json.dumps(run["output"])
+
+
+async def test_a_review_that_breaks_shows_on_the_gate_and_is_retried(gate: Gate) -> None:
+    add_pull(gate.fake, 14, CLEAN_SHA, connector_files("acme-weather"))
+    # The tarball is gone (404 is not retried by the client): the review cannot finish.
+    gate.fake.fail_next(1, 404, method="GET", path="/tarball/")
+    await gate.deliver("pull_request", pull_payload("opened", 14, CLEAN_SHA))
+
+    def reported() -> bool:
+        runs = gate.runs(CLEAN_SHA).get("connector-gate/gate", [])
+        return bool(runs) and "could not finish" in json.dumps(runs[0]["output"])
+
+    await gate.wait_for(reported, timeout_s=60)
+    gate_run = gate.runs(CLEAN_SHA)["connector-gate/gate"][0]
+    assert gate_run["conclusion"] == "failure"
+    assert "NotFound" in gate_run["output"]["summary"]
