@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.github import InstallationClient, PullRequest, RepoRef
-from bot.storage import Storage
+from bot.storage import AuditEntry, Storage
 from checks.base import CheckSettings
 
 
@@ -47,3 +48,15 @@ class PullRequestJob:
     @property
     def full_name(self) -> str:
         return f"{self.repo.owner}/{self.repo.name}"
+
+    def audit_entry(self, kind: str, detail: dict[str, Any]) -> AuditEntry:
+        """An audit record of this job: who, which PR and head, which delivery."""
+        return AuditEntry(
+            actor=self.actor or "connector-gate",
+            kind=kind,
+            repo=self.full_name,
+            pr=self.pr.number,
+            head_sha=self.pr.head_sha,
+            delivery_id=self.delivery_id,
+            detail=detail,
+        )

@@ -27,7 +27,6 @@ from bot.review.checkruns import GATE_RUN, put_check_run
 from bot.review.context import PullRequestJob, ReviewDeps
 from bot.review.rules_source import load_rules
 from bot.review.snapshot import ReviewSnapshot
-from bot.storage import AuditEntry
 from checks.errors import ConfigError
 from checks.registry import CHECK_NAMES
 from checks.rules_model import Rules
@@ -208,26 +207,18 @@ async def publish_gate(
         SUMMARY_MARKER_NAME,
         render_summary_comment(result, job.pr.head_sha, proposal),
     )
-    await deps.storage.append_audit(
-        AuditEntry(
-            actor=job.actor or "connector-gate",
-            kind=GATE_EVALUATED,
-            repo=job.full_name,
-            pr=job.pr.number,
-            head_sha=job.pr.head_sha,
-            delivery_id=job.delivery_id,
-            detail={
-                "verdict": result.verdict.value,
-                "summary": result.summary,
-                "approvals": [
-                    {"rule": a.rule, "required": a.required, "approvers": list(a.approvers)}
-                    for a in result.approvals
-                ],
-                "risk": result.risk.total,
-                **({"proposed_rules": proposal.problem or "valid"} if proposal else {}),
-            },
-        )
-    )
+    detail: dict[str, object] = {
+        "verdict": result.verdict.value,
+        "summary": result.summary,
+        "approvals": [
+            {"rule": a.rule, "required": a.required, "approvers": list(a.approvers)}
+            for a in result.approvals
+        ],
+        "risk": result.risk.total,
+    }
+    if proposal:
+        detail["proposed_rules"] = proposal.problem or "valid"
+    await deps.storage.append_audit(job.audit_entry(GATE_EVALUATED, detail))
 
 
 async def latest_gate_verdict(deps: ReviewDeps, job: PullRequestJob) -> tuple[Verdict, str] | None:

@@ -26,7 +26,6 @@ from bot.review.gate_step import (
 from bot.review.rules_source import load_rules
 from bot.review.snapshot import ConnectorSource, ReviewSnapshot
 from bot.review.workspace import Workspace, fetched_workspace
-from bot.storage import AuditEntry
 from checks.errors import ConfigError, UnsafeInputError
 from checks.manifest_model import MANIFEST_FILE
 from checks.model import (
@@ -164,17 +163,8 @@ async def _run_checks(
 
 
 async def _store_snapshot(deps: ReviewDeps, job: PullRequestJob, snapshot: ReviewSnapshot) -> None:
-    await deps.storage.append_audit(
-        AuditEntry(
-            actor=job.actor or "connector-gate",
-            kind=SNAPSHOT_KIND,
-            repo=job.full_name,
-            pr=job.pr.number,
-            head_sha=job.pr.head_sha,
-            delivery_id=job.delivery_id,
-            detail={"snapshot": snapshot.to_json()},
-        )
-    )
+    entry = job.audit_entry(SNAPSHOT_KIND, {"snapshot": snapshot.to_json()})
+    await deps.storage.append_audit(entry)
 
 
 async def latest_snapshot(deps: ReviewDeps, job: PullRequestJob) -> ReviewSnapshot | None:

@@ -30,7 +30,7 @@ from bot.review.gate_step import memberships, stored_waivers, today
 from bot.review.job import latest_snapshot, reevaluate_gate, review_pull_request
 from bot.review.rules_source import load_rules
 from bot.routes.common import RouteContext, repo_of
-from bot.storage import AuditEntry, Waiver
+from bot.storage import Waiver
 from checks.registry import CHECK_NAMES
 from checks.rules_model import Rules
 
@@ -148,17 +148,8 @@ async def _answer(
     """React, audit and reply: every command that is not ignored gets a reaction."""
     allowed = outcome.decision is Decision.ALLOWED
     await job.gh.add_reaction(job.repo, comment_id, "+1" if allowed else "-1")
-    await ctx.deps.storage.append_audit(
-        AuditEntry(
-            actor=job.actor,
-            kind=f"command.{type(command).__name__.removesuffix('Command').lower()}",
-            repo=job.full_name,
-            pr=job.pr.number,
-            head_sha=job.pr.head_sha,
-            delivery_id=ctx.delivery_id,
-            detail=_audit_detail(command, outcome),
-        )
-    )
+    kind = f"command.{type(command).__name__.removesuffix('Command').lower()}"
+    await ctx.deps.storage.append_audit(job.audit_entry(kind, _audit_detail(command, outcome)))
     if outcome.reply:
         # Replies name teams (`@acme/security`): shown, never pinged.
         await job.gh.create_issue_comment(job.repo, job.pr.number, neutralise_prose(outcome.reply))
