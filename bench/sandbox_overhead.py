@@ -70,7 +70,7 @@ async def check_timings() -> None:
                 display_path=f"connectors/{name}",
                 rules=rules,
                 manifest=parse_manifest(directory / "connector.yaml", display_path=name),
-                settings=CheckSettings(cache_dir=cache),
+                settings=CheckSettings(venv_dir=cache),
             )
             for label in ("cold", "warm"):
                 tests = await TestsCheck().run(context)
