@@ -63,5 +63,5 @@ async def fetched_workspace(
 
 
 def _new_folder(work_dir: Path, head_sha: str) -> str:
-    work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # PR code runs as other users
     return tempfile.mkdtemp(prefix=f"review-{head_sha[:12]}-", dir=work_dir)

@@ -38,7 +38,8 @@ def create_engine(
     if url.get_backend_name() == "postgresql":
         return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # Only the App's user may enter: the sandbox runs PR code as other users.
+        Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_async_engine(url)
     sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_synchronous))
     return engine
