@@ -217,3 +217,22 @@ async def test_malformed_manifest_fails_manifest_but_other_checks_still_run(
     assert finding["path"].endswith("broken/connector.yaml") and finding["start_line"] >= 2
     assert results["secrets"]["conclusion"] == "success"
     assert results["static"]["conclusion"] == "success"
+
+
+async def test_base_version_must_increase_when_the_connector_changes(tmp_path: Path) -> None:
+    base = tmp_path / "base" / "acme-weather"
+    head = tmp_path / "head" / "acme-weather"
+    shutil.copytree(EXAMPLES / "acme-weather", base)
+    shutil.copytree(EXAMPLES / "acme-weather", head)
+    (head / "acme_weather" / "extra.py").write_text("VALUE = 1\n")
+    args = ("--rules", RULES, "--only", "manifest", "--format", "json")
+
+    same_version = await gate(head, "--base", base, *args)
+    assert same_version.code == 1
+    [finding] = json.loads(same_version.out)["connectors"][0]["results"][0]["findings"]
+    assert finding["rule_id"] == "manifest.version-not-increased"
+    assert finding["path"].endswith("acme-weather/connector.yaml") and finding["start_line"] == 2
+
+    manifest = head / "connector.yaml"
+    manifest.write_text(manifest.read_text().replace("version: 1.2.0", "version: 1.3.0"))
+    assert (await gate(head, "--base", base.parent, *args)).code == 0
