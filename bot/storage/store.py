@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -503,22 +504,10 @@ def _insert_deliveries(
 
 
 _SQLITE_COLUMNS = (
-    "delivery_id",
-    "event",
-    "action",
-    "installation_id",
-    "repo",
-    "payload",
-    "received_at",
-    "status",
-    "attempts",
-    "next_attempt_at",
+    "delivery_id, event, action, installation_id, repo, payload, received_at, status, attempts,"
+    " next_attempt_at"
 )
-_SQLITE_INSERT = (
-    "INSERT INTO deliveries (delivery_id, event, action, installation_id, repo, payload,"
-    " received_at, status, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (delivery_id) DO NOTHING"
-)
+_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: SQLAlchemy's storage format for DateTime on SQLite (so its comparisons and reads agree).
 _SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -526,21 +515,48 @@ _SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 def _insert_deliveries_sqlite(
     conn: sa.Connection, batch: Sequence[NewDelivery], now: datetime
 ) -> set[str]:
-    # The hot path, on the SQLite writer thread: straight to the driver, one statement per
-    # row so its rowcount says whether the id was new (RETURNING over many 24 KB rows costs
-    # several times more in SQLite).
-    stamp = now.astimezone(UTC).strftime(_SQLITE_TIME_FORMAT)
+    # The hot path, on the SQLite writer thread, straight to the driver. The whole batch is
+    # one INSERT: each statement step hands the GIL back and forth with the event loop, and
+    # a step per row (or a RETURNING row per row) made the loop and this thread wait on each
+    # other. The write lock is taken first, so the ids found here stay the only ones stored.
     cursor = conn.connection.cursor()
-    inserted: set[str] = set()
     try:
-        for item in batch:
-            row = {**_delivery_row(item, now), "received_at": stamp, "next_attempt_at": stamp}
-            cursor.execute(_SQLITE_INSERT, tuple(row[column] for column in _SQLITE_COLUMNS))
-            if cursor.rowcount == 1:
-                inserted.add(item.delivery_id)
+        driver = conn.connection.driver_connection
+        if driver is None or not driver.in_transaction:
+            cursor.execute("BEGIN IMMEDIATE")
+        ids = list({item.delivery_id: None for item in batch})
+        cursor.execute(_sqlite_stored_ids_query(len(ids)), ids)
+        stored = {row[0] for row in cursor.fetchall()}
+        first = {item.delivery_id: item for item in reversed(batch)}
+        new = [first[key] for key in ids if key not in stored]
+        if new:
+            cursor.execute(_sqlite_insert_query(len(new)), _sqlite_values(new, now))
     finally:
         cursor.close()
-    return inserted
+    return {item.delivery_id for item in new}
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_stored_ids_query(count: int) -> str:
+    marks = ", ".join("?" * count)
+    return f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert_query(count: int) -> str:
+    # Batches hold distinct ids not yet stored (under the write lock), so nothing conflicts.
+    rows = ", ".join([_SQLITE_ROW] * count)
+    return f"INSERT INTO deliveries ({_SQLITE_COLUMNS}) VALUES {rows}"  # noqa: S608
+
+
+def _sqlite_values(batch: Sequence[NewDelivery], now: datetime) -> list[object]:
+    stamp = now.astimezone(UTC).strftime(_SQLITE_TIME_FORMAT)
+    queued = DeliveryStatus.QUEUED.value
+    values: list[object] = []
+    for item in batch:
+        values += (item.delivery_id, item.event, item.action, item.installation_id, item.repo)
+        values += (item.payload, stamp, queued, 0, stamp)
+    return values
 
 
 def _installation_upsert(backend: str, change: InstallationChange, now: datetime) -> Any:
