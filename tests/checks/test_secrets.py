@@ -24,6 +24,7 @@ from checks.secrets import (
     find_secret_values,
     scan_secrets,
 )
+from tests.support.connectors import everything_shown, make_connector
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "connectors"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"  # pragma: allowlist secret
@@ -47,23 +48,6 @@ def context_for(directory: Path, display: str = "", rules: Rules | None = None) 
         rules=rules or Rules(),
         manifest=None,
     )
-
-
-def everything_shown(result: CheckResult) -> str:
-    """Every text a result could leak through: repr, messages, ids, details, data."""
-    parts = [repr(result), result.summary, result.details, json.dumps(result.data)]
-    for f in result.findings:
-        parts += [f.message, f.remediation, f.fingerprint, f.finding_id, f.location]
-    return "\n".join(parts)
-
-
-def make_connector(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "conn"
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 def cli_baseline(directory: Path) -> None:

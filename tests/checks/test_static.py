@@ -21,6 +21,7 @@ from checks.static import (
     is_test_file,
     parse_bandit_json,
 )
+from tests.support.connectors import everything_shown, make_connector
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "connectors"
 GITHUB_TOKEN = "ghp_Zx8TqL2mNv4RkP9sWb3YcH7dJf6Ga1Ue5Xo0"  # pragma: allowlist secret
@@ -39,22 +40,6 @@ def context_for(
         manifest=None,
         settings=CheckSettings(timeout_s=120),
     )
-
-
-def everything_shown(result: CheckResult) -> str:
-    parts = [repr(result), result.summary, result.details, json.dumps(result.data)]
-    for f in result.findings:
-        parts += [f.message, f.remediation, f.fingerprint, f.finding_id, f.location]
-    return "\n".join(parts)
-
-
-def make_connector(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "conn"
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 async def run(directory: Path, display: str = "", static: StaticRules | None = None) -> CheckResult:
