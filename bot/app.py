@@ -15,7 +15,7 @@ from bot.jobs import Handler, JobRunner
 from bot.logs import configure_logging
 from bot.metrics import Metrics, create_metrics
 from bot.settings import Settings
-from bot.storage import DeliveryWriter, Storage, StorageError
+from bot.storage import Storage, StorageError, WritesDeliveries, create_delivery_writer
 from bot.webhooks import MAX_BODY_BYTES, WebhookReceiver
 
 HandlerFactory = Callable[[web.Application], Handler]
@@ -24,7 +24,7 @@ HandlerFactory = Callable[[web.Application], Handler]
 SETTINGS_KEY = web.AppKey("settings", Settings)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 STORAGE_KEY = web.AppKey("storage", Storage)
-WRITER_KEY = web.AppKey("writer", DeliveryWriter)
+WRITER_KEY = web.AppKey("writer", WritesDeliveries)
 RECEIVER_KEY = web.AppKey("receiver", WebhookReceiver)
 CLIENT_SESSION_KEY = web.AppKey("client_session", aiohttp.ClientSession)
 RUNNER_KEY = web.AppKey("runner", JobRunner)
@@ -107,11 +107,14 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _writer_context(app: web.Application) -> AsyncIterator[None]:
-    writer = DeliveryWriter(app[STORAGE_KEY])
+    settings = app[SETTINGS_KEY]
+    writer = create_delivery_writer(
+        app[STORAGE_KEY], sqlite_synchronous=settings.sqlite_synchronous
+    )
     await writer.start()
     app[WRITER_KEY] = writer
     app[RECEIVER_KEY] = WebhookReceiver(
-        app[SETTINGS_KEY].webhook_secrets,
+        settings.webhook_secrets,
         writer,
         app[METRICS_KEY],
         on_stored=lambda: _wake_workers(app),

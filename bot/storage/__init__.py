@@ -14,7 +14,12 @@ from bot.storage.models import (
     Waiver,
 )
 from bot.storage.store import Storage, utcnow
-from bot.storage.writer import DeliveryWriter
+from bot.storage.writer import (
+    DeliveryWriter,
+    ProcessDeliveryWriter,
+    WritesDeliveries,
+    create_delivery_writer,
+)
 
 __all__ = [
     "AuditEntry",
@@ -26,9 +31,12 @@ __all__ = [
     "InstallationChange",
     "NewDelivery",
     "PerfBaselineRecord",
+    "ProcessDeliveryWriter",
     "Storage",
     "StorageError",
     "StoredDelivery",
     "Waiver",
+    "WritesDeliveries",
+    "create_delivery_writer",
     "utcnow",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage import schema
-from bot.storage.engine import SqliteWriter, create_engine, create_sqlite_writer
+from bot.storage.engine import IMMEDIATE_OPTION, create_engine
 from bot.storage.models import (
     AuditEntry,
     AuditRecord,
@@ -30,6 +29,7 @@ from bot.storage.models import (
     StoredDelivery,
     Waiver,
 )
+from bot.storage.sqlite_ingest import delivery_row, insert_new_deliveries
 from checks.scrub import scrub
 
 Clock = Callable[[], datetime]
@@ -54,10 +54,10 @@ class Storage:
         *,
         max_attempts: int = 5,
         clock: Clock = utcnow,
-        sqlite_writer: SqliteWriter | None = None,
     ) -> None:
         self._engine = engine
-        self._sqlite_writer = sqlite_writer
+        # Write transactions take SQLite's write lock when they begin (see engine._begin).
+        self._write_engine = engine.execution_options(**{IMMEDIATE_OPTION: True})
         self._max_attempts = max_attempts
         self._clock = clock
         self.backend = engine.dialect.name
@@ -81,10 +81,15 @@ class Storage:
         engine = create_engine(
             database_url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size
         )
-        writer = None
-        if engine.dialect.name == "sqlite":
-            writer = create_sqlite_writer(database_url, sqlite_synchronous=sqlite_synchronous)
-        return cls(engine, max_attempts=max_attempts, clock=clock, sqlite_writer=writer)
+        return cls(engine, max_attempts=max_attempts, clock=clock)
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The database file, on SQLite with a file (None for PostgreSQL and `:memory:`)."""
+        if self.backend != "sqlite":
+            return None
+        database = self._engine.url.database
+        return database if database and database != ":memory:" else None
 
     def now(self) -> datetime:
         """The storage's idea of the current time (UTC); tests may move it by hand."""
@@ -100,10 +105,8 @@ class Storage:
             if self.backend == "postgresql":
                 # Two replicas starting together must not both create the tables.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7243001)"))
-            else:
-                # The sqlite3 driver does not open a transaction for DDL; take the write lock
-                # up front so a second process waits instead of creating the tables twice.
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # On SQLite the transaction began IMMEDIATE: a second process waits instead of
+            # creating the tables twice.
             await conn.run_sync(_upgrade_to_head)
 
     async def schema_version(self) -> str | None:
@@ -117,8 +120,6 @@ class Storage:
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        if self._sqlite_writer is not None:
-            await self._sqlite_writer.close()
         await self._engine.dispose()
 
     async def ping(self) -> None:
@@ -136,12 +137,8 @@ class Storage:
         if not batch:
             return []
         now = self._clock()
-        if self._sqlite_writer is not None:
-            async with self._write_lock, _storage_errors("store deliveries"):
-                inserted = await self._sqlite_writer.run(_insert_deliveries, batch, now)
-        else:
-            async with self._transaction("store deliveries") as conn:
-                inserted = await conn.run_sync(_insert_deliveries, batch, now)
+        async with self._transaction("store deliveries") as conn:
+            inserted = await conn.run_sync(_insert_deliveries, batch, now)
         return [item.delivery_id in inserted for item in batch]
 
     async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
@@ -460,7 +457,7 @@ class Storage:
 
     @contextlib.asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, _storage_errors(what), self._engine.begin() as conn:
+        async with self._write_lock, _storage_errors(what), self._write_engine.begin() as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -495,68 +492,22 @@ def _insert_deliveries(
         rows = [_delivery_row(item, now) for item in batch]
         result = conn.execute(insert.returning(_D.c.delivery_id), rows)
         inserted = {row.delivery_id for row in result}
-    else:
-        inserted = _insert_deliveries_sqlite(conn, batch, now)
-    for item in batch:
-        if item.installation_change and item.delivery_id in inserted:
-            conn.execute(_installation_upsert(backend, item.installation_change, now))
-    return inserted
-
-
-_SQLITE_COLUMNS = (
-    "delivery_id, event, action, installation_id, repo, payload, received_at, status, attempts,"
-    " next_attempt_at"
-)
-_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-#: SQLAlchemy's storage format for DateTime on SQLite (so its comparisons and reads agree).
-_SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+        for item in batch:
+            if item.installation_change and item.delivery_id in inserted:
+                conn.execute(_installation_upsert(backend, item.installation_change, now))
+        return inserted
+    return _insert_deliveries_sqlite(conn, batch, now)
 
 
 def _insert_deliveries_sqlite(
     conn: sa.Connection, batch: Sequence[NewDelivery], now: datetime
 ) -> set[str]:
-    # The hot path, on the SQLite writer thread, straight to the driver. The whole batch is
-    # one INSERT: each statement step hands the GIL back and forth with the event loop, and
-    # a step per row (or a RETURNING row per row) made the loop and this thread wait on each
-    # other. The write lock is taken first, so the ids found here stay the only ones stored.
+    # The same statements as the delivery writer process, straight to the driver.
     cursor = conn.connection.cursor()
     try:
-        driver = conn.connection.driver_connection
-        if driver is None or not driver.in_transaction:
-            cursor.execute("BEGIN IMMEDIATE")
-        ids = list({item.delivery_id: None for item in batch})
-        cursor.execute(_sqlite_stored_ids_query(len(ids)), ids)
-        stored = {row[0] for row in cursor.fetchall()}
-        first = {item.delivery_id: item for item in reversed(batch)}
-        new = [first[key] for key in ids if key not in stored]
-        if new:
-            cursor.execute(_sqlite_insert_query(len(new)), _sqlite_values(new, now))
+        return insert_new_deliveries(cursor, [delivery_row(0, item, now) for item in batch])
     finally:
         cursor.close()
-    return {item.delivery_id for item in new}
-
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_stored_ids_query(count: int) -> str:
-    marks = ", ".join("?" * count)
-    return f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"  # noqa: S608
-
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_insert_query(count: int) -> str:
-    # Batches hold distinct ids not yet stored (under the write lock), so nothing conflicts.
-    rows = ", ".join([_SQLITE_ROW] * count)
-    return f"INSERT INTO deliveries ({_SQLITE_COLUMNS}) VALUES {rows}"  # noqa: S608
-
-
-def _sqlite_values(batch: Sequence[NewDelivery], now: datetime) -> list[object]:
-    stamp = now.astimezone(UTC).strftime(_SQLITE_TIME_FORMAT)
-    queued = DeliveryStatus.QUEUED.value
-    values: list[object] = []
-    for item in batch:
-        values += (item.delivery_id, item.event, item.action, item.installation_id, item.repo)
-        values += (item.payload, stamp, queued, 0, stamp)
-    return values
 
 
 def _installation_upsert(backend: str, change: InstallationChange, now: datetime) -> Any:

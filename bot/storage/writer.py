@@ -1,21 +1,56 @@
-"""Group commit: one writer task stores waiting deliveries together, in one transaction.
+"""Group commit: waiting deliveries are stored together, in one transaction.
 
 A commit per request costs a transaction each; under concurrency the requests instead queue
-here while the previous batch commits, and the next batch takes them all at once. Each request
+while the previous batch commits, and the next batch takes them all at once. Each request
 awaits its own future, resolved only after the commit, so answering 202 still means "stored".
+
+Two writers keep that promise: DeliveryWriter, a task of the server's event loop (PostgreSQL,
+in-memory SQLite), and ProcessDeliveryWriter, which hands SQLite files to a writer process so
+that storing runs beside the event loop instead of taking turns with it under one GIL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
 
+from bot.storage import sqlite_ingest
 from bot.storage.models import NewDelivery, StorageError
 from bot.storage.store import Storage
+
+logger = logging.getLogger(__name__)
 
 #: Most deliveries written in one transaction (bounds the statement size and latency).
 DEFAULT_MAX_BATCH = 256
 
 _Pending = tuple[NewDelivery, "asyncio.Future[bool]"]
+
+
+class WritesDeliveries(Protocol):
+    """What the webhook receiver needs: store one delivery, say whether it was new."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, delivery: NewDelivery) -> bool: ...
+
+
+def create_delivery_writer(storage: Storage, *, sqlite_synchronous: str) -> WritesDeliveries:
+    """The writer process for a SQLite file; the in-process writer for anything else."""
+    if storage.sqlite_file is not None:
+        return ProcessDeliveryWriter(
+            storage.sqlite_file, synchronous=sqlite_synchronous, clock=storage.now
+        )
+    return DeliveryWriter(storage)
 
 
 class DeliveryWriter:
@@ -108,3 +143,175 @@ def _resolve(
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+#: Pipe capacity asked for the frames (Linux; best effort): a batch waits in the pipe.
+_PIPE_BYTES = 1 << 20
+
+#: How long stop() lets the writer process store what it was sent before killing it.
+_STOP_TIMEOUT_S = 30.0
+
+_WRITER_SCRIPT = Path(sqlite_ingest.__file__).resolve()
+
+
+@dataclass(slots=True)
+class _Channel:
+    """One writer process and the requests waiting for its answers."""
+
+    process: asyncio.subprocess.Process
+    pending: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
+    outbox: list[bytes] = field(default_factory=list)
+    """Frames of this turn of the event loop, written together by _flush."""
+    reader: asyncio.Task[None] | None = None
+    ended: bool = False
+    """The process's answers ended: it is gone, and nothing more may wait on it."""
+
+
+class ProcessDeliveryWriter:
+    """Group commit in a writer process of its own (see bot.storage.sqlite_ingest).
+
+    Each submit writes one frame to the process and awaits its answer, which comes only after
+    the commit. Should the process die, the requests waiting on it fail (the receiver answers
+    503, nothing was promised) and the next submit starts a new one.
+    """
+
+    def __init__(
+        self,
+        database: str,
+        *,
+        synchronous: str = "NORMAL",
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._database = database
+        self._synchronous = synchronous
+        self._clock = clock
+        self._channel: _Channel | None = None
+        self._spawning = asyncio.Lock()
+        self._seq = 0
+        self._running = False
+
+    async def start(self) -> None:
+        """Start the writer process."""
+        self._running = True
+        await self._current_channel()
+
+    async def stop(self) -> None:
+        """Let the process store what it was sent, then stop it."""
+        self._running = False
+        channel, self._channel = self._channel, None
+        if channel is None:
+            return
+        _flush(channel)
+        stdin = channel.process.stdin
+        if stdin is not None:
+            stdin.close()  # the writer stores what it has read, answers, and exits
+        try:
+            await asyncio.wait_for(channel.process.wait(), _STOP_TIMEOUT_S)
+        except TimeoutError:
+            channel.process.kill()
+        if channel.reader is not None:
+            await channel.reader
+
+    async def submit(self, delivery: NewDelivery) -> bool:
+        """Store a delivery; True once committed as new, False if its id was already stored."""
+        if not self._running:
+            raise StorageError("the delivery writer is not running")
+        channel = await self._current_channel()
+        self._seq += 1
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        channel.pending[self._seq] = future
+        frame = sqlite_ingest.encode_frame(
+            sqlite_ingest.delivery_row(self._seq, delivery, self._clock())
+        )
+        if not channel.outbox:
+            # One write per turn of the event loop for every frame of that turn: a pipe write
+            # wakes the writer process, and that costs more than copying the bytes.
+            asyncio.get_running_loop().call_soon(_flush, channel)
+        channel.outbox.append(frame)
+        return await future
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id, while one runs (operations and tests)."""
+        return self._channel.process.pid if self._channel else None
+
+    async def _current_channel(self) -> _Channel:
+        async with self._spawning:
+            channel = self._channel
+            if channel is None or channel.ended:
+                channel = self._channel = await self._spawn()
+            return channel
+
+    async def _spawn(self) -> _Channel:
+        # -I: only the standard library, none of the server's environment (its secrets).
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            str(_WRITER_SCRIPT),
+            self._database,
+            self._synchronous,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={},
+        )
+        _widen_pipe(process)
+        channel = _Channel(process)
+        channel.reader = asyncio.create_task(self._read_answers(channel), name="writer-answers")
+        logger.info("delivery writer process %d started", process.pid)
+        return channel
+
+    async def _read_answers(self, channel: _Channel) -> None:
+        stdout = channel.process.stdout
+        assert stdout is not None  # created with stdout=PIPE
+        partial = b""
+        while data := await stdout.read(1 << 16):
+            *lines, partial = (partial + data).split(b"\n")
+            for line in lines:
+                _answer(channel.pending, line)
+        await self._closed(channel)
+
+    async def _closed(self, channel: _Channel) -> None:
+        code = await channel.process.wait()
+        stderr = channel.process.stderr
+        detail = (await stderr.read()).decode(errors="replace").strip() if stderr else ""
+        channel.ended = True
+        failure = StorageError(f"the delivery writer process exited ({code})")
+        for future in channel.pending.values():
+            _resolve(future, error=failure)
+        channel.pending.clear()
+        if code != 0 or detail:
+            logger.error("delivery writer process exited with %s: %s", code, detail[-1000:])
+
+
+def _answer(pending: dict[int, asyncio.Future[bool]], line: bytes) -> None:
+    seq, _, outcome = line.decode().partition(" ")
+    future = pending.pop(int(seq), None)
+    if future is None:
+        return
+    if outcome == "new":
+        _resolve(future, result=True)
+    elif outcome == "duplicate":
+        _resolve(future, result=False)
+    else:
+        reason = outcome.removeprefix("error ")
+        _resolve(future, error=StorageError(f"store deliveries failed: {reason}"))
+
+
+def _flush(channel: _Channel) -> None:
+    frames, channel.outbox = channel.outbox, []
+    stdin = channel.process.stdin
+    if stdin is None or channel.ended or stdin.is_closing():
+        return  # the process is gone: _closed has failed (or will fail) every waiting request
+    # Unbounded on purpose: what waits here is bounded by the requests in flight.
+    stdin.write(b"".join(frames))
+
+
+def _widen_pipe(process: asyncio.subprocess.Process) -> None:
+    transport = process.stdin.transport if process.stdin else None
+    pipe = transport.get_extra_info("pipe") if transport else None
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if pipe is None or set_size is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(pipe.fileno(), set_size, _PIPE_BYTES)

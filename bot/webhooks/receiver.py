@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from bot.logs import log_context
 from bot.metrics import Metrics
-from bot.storage import DeliveryWriter, NewDelivery, StorageError
+from bot.storage import NewDelivery, StorageError, WritesDeliveries
 from bot.webhooks.intake import (
     ACCEPTED,
     DUPLICATE,
@@ -29,7 +28,7 @@ class WebhookReceiver:
     def __init__(
         self,
         secrets: Sequence[str],
-        writer: DeliveryWriter,
+        writer: WritesDeliveries,
         metrics: Metrics,
         on_stored: Callable[[], None] = lambda: None,
     ) -> None:
@@ -40,43 +39,53 @@ class WebhookReceiver:
 
     async def __call__(self, request: web.Request) -> web.Response:
         """Answer one delivery; 202 only once it is committed to storage."""
-        headers = request.headers
-        with log_context(
-            delivery_id=headers.get("X-GitHub-Delivery"), event=headers.get("X-GitHub-Event")
-        ):
-            reply = check_envelope(headers)
-            if reply is None:
-                reply = await self._receive(request)
-            self._metrics.count_delivery(reply.status, reply.reason)
-            return web.Response(status=reply.status, text=reply.message)
+        reply = check_envelope(request.headers)
+        if reply is None:
+            reply = await self._receive(request)
+        self._metrics.count_delivery(reply.status, reply.reason)
+        return web.Response(status=reply.status, text=reply.message)
 
     async def _receive(self, request: web.Request) -> Reply:
         try:
             # The application's client_max_size caps the read, also without Content-Length.
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _refused(TOO_LARGE)
+            return _refused(request, TOO_LARGE)
         decision = check_delivery(request.headers, body, self._secrets)
         if isinstance(decision, Reply):
-            return decision if decision.status < 400 else _refused(decision)
+            return decision if decision.status < 400 else _refused(request, decision)
         return await self._store(decision)
 
     async def _store(self, delivery: NewDelivery) -> Reply:
-        with log_context(
-            action=delivery.action, installation_id=delivery.installation_id, repo=delivery.repo
-        ):
-            try:
-                is_new = await self._writer.submit(delivery)
-            except StorageError:
-                logger.exception("could not store a delivery")
-                return STORAGE_UNAVAILABLE
-            if not is_new:
-                return DUPLICATE
-            self._on_stored()
-            logger.debug("delivery stored")
-            return ACCEPTED
+        try:
+            is_new = await self._writer.submit(delivery)
+        except StorageError:
+            logger.exception("could not store a delivery", extra=_delivery_fields(delivery))
+            return STORAGE_UNAVAILABLE
+        if not is_new:
+            return DUPLICATE
+        self._on_stored()
+        return ACCEPTED
 
 
-def _refused(reply: Reply) -> Reply:
-    logger.warning("webhook refused (%d %s)", reply.status, reply.reason)
+# The hot path logs nothing, so these fields are gathered only for the lines that are written
+# (a log_context per request cost more than verifying the signature).
+
+
+def _refused(request: web.Request, reply: Reply) -> Reply:
+    fields = {
+        "delivery_id": request.headers.get("X-GitHub-Delivery"),
+        "event": request.headers.get("X-GitHub-Event"),
+    }
+    logger.warning("webhook refused (%d %s)", reply.status, reply.reason, extra=fields)
     return reply
+
+
+def _delivery_fields(delivery: NewDelivery) -> dict[str, object]:
+    return {
+        "delivery_id": delivery.delivery_id,
+        "event": delivery.event,
+        "action": delivery.action,
+        "installation_id": delivery.installation_id,
+        "repo": delivery.repo,
+    }

@@ -1,0 +1,430 @@
+"""The SQLite delivery writer as a process of its own, and the SQL it shares with Storage.
+
+Storing a 24 KB delivery in SQLite costs about as much CPU as answering the request; on a
+thread of the server that work holds the same GIL as the event loop, so the two take turns
+on one core. Run as `python sqlite_ingest.py DATABASE SYNCHRONOUS`, this file is the writer
+on a core of its own: it reads framed deliveries on stdin, stores every frame that has
+arrived in one transaction, and answers one line per frame on stdout once it is committed.
+
+The file is run by path and imports nothing but the standard library, so the writer process
+stays small (no SQLAlchemy, no aiohttp): it only ever inserts deliveries, and the migrations
+that created the tables are the server's job.
+
+Frames, server to writer: a JSON header line, then exactly `size` bytes of payload (UTF-8).
+  {"seq": 7, "id": "...", "event": "...", "action": ..., "installation": ..., "repo": ...,
+   "at": "2026-01-01 00:00:00.000000", "change": [id, account, suspended, deleted] | null,
+   "size": 24576}
+Answers, writer to server: `7 new`, `7 duplicate` or `7 error <reason>`, one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import sqlite3
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+#: How long a SQLite connection waits for another connection's write lock before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+#: WAL pages after which the writer checkpoints on its own, should the checkpointer fall behind.
+WRITER_AUTOCHECKPOINT_PAGES = 16_000
+
+#: Most deliveries stored in one transaction (bounds the statement and the answer latency).
+MAX_BATCH = 256
+
+#: Passive checkpoints in a row before the checkpointer waits for the next commit.
+_CHECKPOINT_PASSES = 4
+
+#: A header line longer than this is not a frame (ids are ≤ 64 chars, names ≤ 255).
+_MAX_HEADER_BYTES = 4096
+
+_READ_BYTES = 1 << 20
+
+#: SQLAlchemy's storage format for DateTime on SQLite (so its comparisons and reads agree).
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+_COLUMNS = (
+    "delivery_id, event, action, installation_id, repo, payload, received_at, status, attempts,"
+    " next_attempt_at"
+)
+_ROW = "(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)"
+_INSTALLATION_UPSERT = (
+    "INSERT INTO installations (id, account, suspended, deleted, updated_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET account = excluded.account,"
+    " updated_at = excluded.updated_at,"
+    " suspended = CASE WHEN ? IS NULL THEN installations.suspended ELSE excluded.suspended END,"
+    " deleted = CASE WHEN ? IS NULL THEN installations.deleted ELSE excluded.deleted END"
+)
+
+
+class FrameError(ValueError):
+    """The server sent something that is not a frame (a bug, never webhook content)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One delivery as the writer stores it."""
+
+    seq: int
+    """The server's number for this frame, echoed in the answer."""
+    delivery_id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repo: str | None
+    payload: str
+    received_at: str
+    """UTC, in SQLITE_TIME_FORMAT."""
+    change: tuple[int, str, bool | None, bool | None] | None = None
+    """(installation id, account, suspended, deleted) for installation events."""
+
+
+class _InstallationChange(Protocol):
+    @property
+    def installation_id(self) -> int: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def suspended(self) -> bool | None: ...
+    @property
+    def deleted(self) -> bool | None: ...
+
+
+class _Delivery(Protocol):
+    """What the writer needs of a verified delivery (bot.storage.models.NewDelivery)."""
+
+    @property
+    def delivery_id(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def action(self) -> str | None: ...
+    @property
+    def installation_id(self) -> int | None: ...
+    @property
+    def repo(self) -> str | None: ...
+    @property
+    def payload(self) -> str: ...
+    @property
+    def installation_change(self) -> _InstallationChange | None: ...
+
+
+def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> DeliveryRow:
+    """The row to store for `delivery`, received at `received_at` (an aware datetime)."""
+    change = delivery.installation_change
+    return DeliveryRow(
+        seq=seq,
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        action=delivery.action,
+        installation_id=delivery.installation_id,
+        repo=delivery.repo,
+        payload=delivery.payload,
+        # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime.
+        received_at=received_at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
+        change=(
+            None
+            if change is None
+            else (change.installation_id, change.account, change.suspended, change.deleted)
+        ),
+    )
+
+
+def encode_frame(row: DeliveryRow) -> bytes:
+    """The bytes the server writes for one delivery."""
+    payload = row.payload.encode()
+    header = {
+        "seq": row.seq,
+        "id": row.delivery_id,
+        "event": row.event,
+        "action": row.action,
+        "installation": row.installation_id,
+        "repo": row.repo,
+        "at": row.received_at,
+        "change": row.change,
+        "size": len(payload),
+    }
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
+
+
+class FrameReader:
+    """Cuts a byte stream into DeliveryRows; keeps a partial frame for the next feed."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[DeliveryRow]:
+        """Add bytes read from the stream; return every frame now complete."""
+        self._buffer += data
+        rows: list[DeliveryRow] = []
+        position = 0
+        while True:
+            end = self._buffer.find(b"\n", position, position + _MAX_HEADER_BYTES)
+            if end < 0:
+                if len(self._buffer) - position >= _MAX_HEADER_BYTES:
+                    raise FrameError("frame header too long")
+                break
+            header, size = _parse_header(bytes(self._buffer[position:end]))
+            if len(self._buffer) < end + 1 + size:
+                break
+            payload = bytes(self._buffer[end + 1 : end + 1 + size]).decode()
+            rows.append(_row(header, payload))
+            position = end + 1 + size
+        del self._buffer[:position]
+        return rows
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete frame still waiting for the rest."""
+        return len(self._buffer)
+
+
+def insert_new_deliveries(cursor: Any, rows: Sequence[DeliveryRow]) -> set[str]:
+    """Insert the rows whose ids are not stored yet; return the ids inserted.
+
+    The caller holds the write lock (BEGIN IMMEDIATE), so the ids found stored here stay the
+    only ones: dedup is exact. The same id twice in `rows` is inserted once, from its first row.
+    """
+    first: dict[str, DeliveryRow] = {}
+    for row in rows:
+        first.setdefault(row.delivery_id, row)
+    ids = list(first)
+    marks = ", ".join("?" * len(ids))
+    query = f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"  # noqa: S608
+    cursor.execute(query, ids)
+    stored = {found for (found,) in cursor.fetchall()}
+    new = [first[key] for key in ids if key not in stored]
+    if new:
+        # One statement for the batch: each step of a statement hands the GIL back and forth.
+        rows_sql = ", ".join([_ROW] * len(new))
+        statement = f"INSERT INTO deliveries ({_COLUMNS}) VALUES {rows_sql}"  # noqa: S608
+        cursor.execute(statement, [value for row in new for value in _values(row)])
+        for row in new:
+            if row.change is not None:
+                cursor.execute(_INSTALLATION_UPSERT, _installation_values(row))
+    return {row.delivery_id for row in new}
+
+
+def connect_writer(database: str, synchronous: str) -> sqlite3.Connection:
+    """A write connection in autocommit mode with the App's pragmas (transactions by hand)."""
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError("sqlite synchronous must be NORMAL or FULL")
+    # No statement cache: a cached multi-row INSERT would keep its last batch's payloads bound.
+    connection = sqlite3.connect(database, isolation_level=None, cached_statements=0)
+    apply_pragmas(connection, synchronous, WRITER_AUTOCHECKPOINT_PAGES)
+    return connection
+
+
+def apply_pragmas(connection: Any, synchronous: str, autocheckpoint: int | None) -> None:
+    """WAL, the synchronous level and a busy timeout, on any DB-API SQLite connection."""
+    # WAL + NORMAL: a commit is durable once in the WAL file, so it survives the process
+    # being killed; only an OS crash or power loss can drop the last commits. FULL also
+    # fsyncs the WAL on every commit and survives power loss.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    if autocheckpoint is not None:
+        cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+    cursor.close()
+
+
+def store_batch(connection: sqlite3.Connection, rows: Sequence[DeliveryRow]) -> bytes:
+    """Store `rows` in one transaction; the answer lines for them."""
+    try:
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = insert_new_deliveries(cursor, rows)
+            cursor.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as err:
+        # The driver's own words only: never a bound value (payloads are webhook content).
+        reason = f"{type(err).__name__}: {err}".replace("\n", " ")
+        return b"".join(f"{row.seq} error {reason}\n".encode() for row in rows)
+    seen: set[str] = set()
+    lines = []
+    for row in rows:
+        new = row.delivery_id in inserted and row.delivery_id not in seen
+        seen.add(row.delivery_id)
+        lines.append(f"{row.seq} {'new' if new else 'duplicate'}\n")
+    return "".join(lines).encode()
+
+
+class Checkpointer:
+    """Passive WAL checkpoints on their own thread and connection, one pass at a time.
+
+    Copying the WAL back into the database (with its fsyncs) then never delays a commit.
+    """
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        self._connection: sqlite3.Connection | None = None
+        self._pending = False
+
+    def request(self) -> None:
+        """Ask for a checkpoint after a commit; a no-op while one is waiting to run."""
+        if not self._pending:
+            self._pending = True
+            self._thread.submit(self._checkpoint)
+
+    def close(self) -> None:
+        """Wait for the running checkpoint, then close the connection (on its own thread)."""
+        self._thread.submit(self._disconnect)
+        self._thread.shutdown(wait=True)
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _checkpoint(self) -> None:
+        self._pending = False
+        try:
+            connection = self._connect()
+            # Frames committed during a pass stay behind; a few passes usually catch up, and
+            # SQLite only starts the WAL over once every frame is back in the database.
+            for _ in range(_CHECKPOINT_PASSES):
+                _busy, log, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if done >= log:
+                    return
+        except sqlite3.Error:
+            # Only housekeeping: the writer's own autocheckpoint still bounds the WAL.
+            logger.warning("WAL checkpoint failed", exc_info=True)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect(self._database, isolation_level=None)
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            self._connection = connection
+        return self._connection
+
+
+def serve_frames(source: int, sink: int, connection: sqlite3.Connection, database: str) -> None:
+    """Read frames from `source` until it closes; store and answer them batch by batch."""
+    reader = FrameReader()
+    checkpointer = Checkpointer(database)
+    try:
+        for rows in _batches(source, reader):
+            _write_all(sink, store_batch(connection, rows))
+            checkpointer.request()
+    finally:
+        checkpointer.close()
+    if reader.pending_bytes:
+        raise FrameError("the stream ended inside a frame")
+
+
+def main(argv: Sequence[str]) -> int:
+    """`sqlite_ingest.py DATABASE SYNCHRONOUS`: the writer process."""
+    if len(argv) != 2:
+        print("usage: sqlite_ingest.py DATABASE NORMAL|FULL", file=sys.stderr)
+        return 2
+    database, synchronous = argv
+    logging.basicConfig(format="delivery writer: %(message)s")
+    try:
+        connection = connect_writer(database, synchronous)
+        serve_frames(sys.stdin.fileno(), sys.stdout.fileno(), connection, database)
+    except (sqlite3.Error, FrameError, ValueError, OSError) as err:
+        print(f"delivery writer stopped: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    connection.close()
+    return 0
+
+
+def _batches(source: int, reader: FrameReader) -> Iterable[list[DeliveryRow]]:
+    # Whatever arrived while the previous batch committed is the next batch: under load the
+    # batches grow by themselves, and an idle writer answers a lone delivery at once.
+    while True:
+        data = os.read(source, _READ_BYTES)
+        if not data:
+            return
+        rows = reader.feed(data)
+        while len(rows) < MAX_BATCH and select.select([source], [], [], 0)[0]:
+            more = os.read(source, _READ_BYTES)
+            if not more:
+                break
+            rows += reader.feed(more)
+        for start in range(0, len(rows), MAX_BATCH):
+            yield rows[start : start + MAX_BATCH]
+
+
+def _write_all(sink: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(sink, view) :]
+
+
+def _parse_header(line: bytes) -> tuple[dict[str, Any], int]:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        raise FrameError("frame header is not JSON") from None
+    if not isinstance(header, dict) or not isinstance(header.get("size"), int):
+        raise FrameError("frame header lacks its size")
+    size: int = header["size"]
+    if size < 0:
+        raise FrameError("frame size is negative")
+    return header, size
+
+
+def _row(header: dict[str, Any], payload: str) -> DeliveryRow:
+    change = header.get("change")
+    try:
+        return DeliveryRow(
+            seq=int(header["seq"]),
+            delivery_id=str(header["id"]),
+            event=str(header["event"]),
+            action=header.get("action"),
+            installation_id=header.get("installation"),
+            repo=header.get("repo"),
+            payload=payload,
+            received_at=str(header["at"]),
+            change=tuple(change) if isinstance(change, list) else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise FrameError("frame header lacks a field") from None
+
+
+def _values(row: DeliveryRow) -> tuple[object, ...]:
+    return (
+        row.delivery_id,
+        row.event,
+        row.action,
+        row.installation_id,
+        row.repo,
+        row.payload,
+        row.received_at,
+        row.received_at,
+    )
+
+
+def _installation_values(row: DeliveryRow) -> tuple[object, ...]:
+    assert row.change is not None
+    installation_id, account, suspended, deleted = row.change
+    return (
+        installation_id,
+        account,
+        bool(suspended),
+        bool(deleted),
+        row.received_at,
+        suspended,
+        deleted,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
