@@ -104,13 +104,17 @@ class Measurement:
     p99_ms: float
     """99th percentile latency."""
     rss_mb: float
-    """Server resident memory at the end of the run."""
+    """Server resident memory at the end of the run (all its processes)."""
     peak_rss_mb: float
-    """Server peak resident memory (VmHWM) since it started."""
+    """Server peak resident memory (VmHWM, summed over its processes) since it started."""
     cpu_ms_per_request: float
-    """Server CPU (user + system, all threads) per response during the run."""
+    """Server CPU (user + system, all threads of all its processes) per response."""
     main_ms_per_request: float
-    """The part of it spent on the event loop's thread (the rest: the SQLite writer thread)."""
+    """The part of it spent on the event loop's thread."""
+    child_ms_per_request: float
+    """The part of it spent in child processes (ours: the SQLite writer process)."""
+    processes: int
+    """How many processes the server runs (ours: the server and its writer)."""
 
     @property
     def rps(self) -> float:
@@ -272,25 +276,48 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], deadline_s: float
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """CPU seconds (user + system) of the process's main thread, and of all its threads."""
-    main, total = 0.0, 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        total += used
-        main += used if task.name == str(pid) else 0.0
-    return main, total
+def process_tree(pid: int) -> list[int]:
+    """The server and every process under it (ours: the SQLite writer process)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pid: int) -> tuple[float, float, float]:
+    """CPU seconds (user + system): the server's main thread, all its threads, its children."""
+    main, own, children = 0.0, 0.0, 0.0
+    for process in process_tree(pid):
+        for task in Path(f"/proc/{process}/task").iterdir():
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            if process != pid:
+                children += used
+                continue
+            own += used
+            main += used if task.name == str(pid) else 0.0
+    return main, own, children
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of the process, in MB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+    """(VmRSS, VmHWM) summed over the server's processes, in MB.
+
+    Summing each process's peak overstates the peak of the whole when they peak apart;
+    the figure errs on the high side.
+    """
+    rss, peak = 0.0, 0.0
+    for process in process_tree(pid):
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name == "VmRSS":
+                rss += int(rest.split()[0]) / 1024
+            elif name == "VmHWM":
+                peak += int(rest.split()[0]) / 1024
+    return rss, peak
 
 
 def measure(
@@ -299,10 +326,11 @@ def measure(
     with server_process(kind, scratch) as (pid, port):
         url = f"http://127.0.0.1:{port}"
         run_wrk(wrk, url, data, args, f"warm{round_no}{kind}", args.warm_up)
-        main_before, cpu_before = cpu_seconds(pid)
+        main_before, own_before, children_before = cpu_seconds(pid)
         result = run_wrk(wrk, url, data, args, f"run{round_no}{kind}", args.duration)
-        main_after, cpu_after = cpu_seconds(pid)
+        main_after, own_after, children_after = cpu_seconds(pid)
         rss, peak = memory_mb(pid)
+        processes = len(process_tree(pid))
     served = max(result["requests"], 1)
     return Measurement(
         server=kind,
@@ -314,8 +342,12 @@ def measure(
         p99_ms=result["p99_us"] / 1000,
         rss_mb=rss,
         peak_rss_mb=peak,
-        cpu_ms_per_request=1000 * (cpu_after - cpu_before) / served,
+        cpu_ms_per_request=1000
+        * (own_after - own_before + children_after - children_before)
+        / served,
         main_ms_per_request=1000 * (main_after - main_before) / served,
+        child_ms_per_request=1000 * (children_after - children_before) / served,
+        processes=processes,
     )
 
 
@@ -325,13 +357,14 @@ def measure(
 def print_runs(runs: Sequence[Measurement]) -> None:
     print(
         f"{'server':<6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'peak MB':>8}"
-        f" {'CPU ms/req':>10} {'loop ms/req':>11} {'non-202':>8} {'sock err':>8}"
+        f" {'CPU ms/req':>10} {'loop ms/req':>11} {'child ms/req':>12} {'procs':>5}"
+        f" {'non-202':>8} {'sock err':>8}"
     )
     for m in runs:
         print(
             f"{m.server:<6} {m.rps:>8.0f} {m.p50_ms:>7.1f} {m.p99_ms:>7.1f} {m.rss_mb:>7.1f}"
             f" {m.peak_rss_mb:>8.1f} {m.cpu_ms_per_request:>10.3f} {m.main_ms_per_request:>11.3f}"
-            f" {m.not_202:>8}"
+            f" {m.child_ms_per_request:>12.3f} {m.processes:>5} {m.not_202:>8}"
             f" {m.socket_errors:>8}"
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 #: Newest migration in migrations/versions; a test keeps it equal to alembic's head.
-SCHEMA_VERSION = "0002"
+SCHEMA_VERSION = "0003"
 
 metadata = sa.MetaData()
 
@@ -22,6 +22,8 @@ deliveries = sa.Table(
     sa.Column("installation_id", sa.BigInteger),
     sa.Column("repo", sa.String(255)),
     sa.Column("payload", sa.Text, nullable=False),
+    # Set when the payload lives in a payload file instead (then `payload` is empty).
+    sa.Column("payload_ref", sa.String(64)),
     sa.Column("received_at", _Time, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),

@@ -6,6 +6,10 @@ on one core. Run as `python sqlite_ingest.py DATABASE SYNCHRONOUS`, this file is
 on a core of its own: it reads framed deliveries on stdin, stores every frame that has
 arrived in one transaction, and answers one line per frame on stdout once it is committed.
 
+Payloads go to append-only payload files beside the database (PayloadLog), and the row keeps
+a reference to them: a 24 KB payload in a row is written twice (WAL, then the checkpoint) and
+costs about five times the CPU of one append to a file, most of it in the kernel.
+
 The file is run by path and imports nothing but the standard library, so the writer process
 stays small (no SQLAlchemy, no aiohttp): it only ever inserts deliveries, and the migrations
 that created the tables are the server's job.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import select
 import sqlite3
 import sys
@@ -54,10 +59,15 @@ _READ_BYTES = 1 << 20
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 _COLUMNS = (
-    "delivery_id, event, action, installation_id, repo, payload, received_at, status, attempts,"
-    " next_attempt_at"
+    "delivery_id, event, action, installation_id, repo, payload, payload_ref, received_at,"
+    " status, attempts, next_attempt_at"
 )
-_ROW = "(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)"
+
+#: A payload file is closed and the next one begun once it holds this much.
+PAYLOAD_FILE_BYTES = 256 * 1024 * 1024
+
+_PAYLOAD_FILE = re.compile(r"\A[0-9]{8}\.payloads\Z")
 _INSTALLATION_UPSERT = (
     "INSERT INTO installations (id, account, suspended, deleted, updated_at)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET account = excluded.account,"
@@ -82,7 +92,8 @@ class DeliveryRow:
     action: str | None
     installation_id: int | None
     repo: str | None
-    payload: str
+    payload: bytes
+    """The JSON body exactly as received."""
     received_at: str
     """UTC, in SQLITE_TIME_FORMAT."""
     change: tuple[int, str, bool | None, bool | None] | None = None
@@ -129,7 +140,7 @@ def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> Delive
         action=delivery.action,
         installation_id=delivery.installation_id,
         repo=delivery.repo,
-        payload=delivery.payload,
+        payload=delivery.payload.encode(),
         # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime.
         received_at=received_at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
         change=(
@@ -142,7 +153,11 @@ def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> Delive
 
 def encode_frame(row: DeliveryRow) -> bytes:
     """The bytes the server writes for one delivery."""
-    payload = row.payload.encode()
+    return frame_header(row) + row.payload
+
+
+def frame_header(row: DeliveryRow) -> bytes:
+    """The header line of a delivery's frame (the payload follows it)."""
     header = {
         "seq": row.seq,
         "id": row.delivery_id,
@@ -152,9 +167,9 @@ def encode_frame(row: DeliveryRow) -> bytes:
         "repo": row.repo,
         "at": row.received_at,
         "change": row.change,
-        "size": len(payload),
+        "size": len(row.payload),
     }
-    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n"
 
 
 class FrameReader:
@@ -177,7 +192,7 @@ class FrameReader:
             header, size = _parse_header(bytes(self._buffer[position:end]))
             if len(self._buffer) < end + 1 + size:
                 break
-            payload = bytes(self._buffer[end + 1 : end + 1 + size]).decode()
+            payload = bytes(self._buffer[end + 1 : end + 1 + size])
             rows.append(_row(header, payload))
             position = end + 1 + size
         del self._buffer[:position]
@@ -189,11 +204,14 @@ class FrameReader:
         return len(self._buffer)
 
 
-def insert_new_deliveries(cursor: Any, rows: Sequence[DeliveryRow]) -> set[str]:
+def insert_new_deliveries(
+    cursor: Any, rows: Sequence[DeliveryRow], payloads: PayloadLog | None = None
+) -> set[str]:
     """Insert the rows whose ids are not stored yet; return the ids inserted.
 
     The caller holds the write lock (BEGIN IMMEDIATE), so the ids found stored here stay the
     only ones: dedup is exact. The same id twice in `rows` is inserted once, from its first row.
+    With `payloads`, the payloads are appended there before the rows that point to them.
     """
     first: dict[str, DeliveryRow] = {}
     for row in rows:
@@ -205,10 +223,12 @@ def insert_new_deliveries(cursor: Any, rows: Sequence[DeliveryRow]) -> set[str]:
     stored = {found for (found,) in cursor.fetchall()}
     new = [first[key] for key in ids if key not in stored]
     if new:
+        refs = payloads.append([row.payload for row in new]) if payloads else [None] * len(new)
         # One statement for the batch: each step of a statement hands the GIL back and forth.
         rows_sql = ", ".join([_ROW] * len(new))
         statement = f"INSERT INTO deliveries ({_COLUMNS}) VALUES {rows_sql}"  # noqa: S608
-        cursor.execute(statement, [value for row in new for value in _values(row)])
+        values = [value for row, ref in zip(new, refs, strict=True) for value in _values(row, ref)]
+        cursor.execute(statement, values)
         for row in new:
             if row.change is not None:
                 cursor.execute(_INSTALLATION_UPSERT, _installation_values(row))
@@ -239,19 +259,21 @@ def apply_pragmas(connection: Any, synchronous: str, autocheckpoint: int | None)
     cursor.close()
 
 
-def store_batch(connection: sqlite3.Connection, rows: Sequence[DeliveryRow]) -> bytes:
+def store_batch(
+    connection: sqlite3.Connection, rows: Sequence[DeliveryRow], payloads: PayloadLog | None = None
+) -> bytes:
     """Store `rows` in one transaction; the answer lines for them."""
     try:
         cursor = connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            inserted = insert_new_deliveries(cursor, rows)
+            inserted = insert_new_deliveries(cursor, rows, payloads)
             cursor.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 cursor.execute("ROLLBACK")
             raise
-    except sqlite3.Error as err:
+    except (sqlite3.Error, OSError) as err:
         # The driver's own words only: never a bound value (payloads are webhook content).
         reason = f"{type(err).__name__}: {err}".replace("\n", " ")
         return b"".join(f"{row.seq} error {reason}\n".encode() for row in rows)
@@ -262,6 +284,97 @@ def store_batch(connection: sqlite3.Connection, rows: Sequence[DeliveryRow]) -> 
         seen.add(row.delivery_id)
         lines.append(f"{row.seq} {'new' if new else 'duplicate'}\n")
     return "".join(lines).encode()
+
+
+def payload_directory(database: str) -> str:
+    """Where the payload files of the SQLite database `database` live."""
+    return f"{database}-payloads"
+
+
+class PayloadLog:
+    """Append-only payload files: `00000001.payloads`, then the next once one is full.
+
+    Appends happen before the rows pointing to them commit, so a committed row always finds
+    its bytes; a crash in between leaves unreferenced bytes behind, never a dangling row.
+    With `sync`, the bytes reach the disk before the commit (synchronous=FULL: power loss).
+    """
+
+    def __init__(self, directory: str, *, sync: bool = False) -> None:
+        self._directory = directory
+        self._sync = sync
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        existing = sorted(name for name in os.listdir(directory) if _PAYLOAD_FILE.match(name))
+        self._number = int(existing[-1].split(".")[0]) if existing else 1
+        self._fd = -1
+        self._size = 0
+        self._open()
+
+    def append(self, payloads: Sequence[bytes]) -> list[str]:
+        """Write `payloads` at the end of the current file; their references, in order."""
+        if self._size >= PAYLOAD_FILE_BYTES:
+            self._rotate()
+        name = f"{self._number:08d}.payloads"
+        start = self._size
+        try:
+            _write_all(self._fd, b"".join(payloads))
+        except OSError:
+            # Part of the batch may have reached the file: later offsets start after it.
+            self._size = os.fstat(self._fd).st_size
+            raise
+        if self._sync:
+            os.fdatasync(self._fd)
+        refs = []
+        for payload in payloads:
+            refs.append(f"{name}:{start}:{len(payload)}")
+            start += len(payload)
+        self._size = start
+        return refs
+
+    def close(self) -> None:
+        """Close the current file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _open(self) -> None:
+        path = os.path.join(self._directory, f"{self._number:08d}.payloads")
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._size = os.fstat(self._fd).st_size
+        if self._sync:
+            _sync_directory(self._directory)
+
+    def _rotate(self) -> None:
+        self.close()
+        self._number += 1
+        self._open()
+
+
+def read_payload(directory: str, ref: str) -> bytes:
+    """The payload bytes a `payload_ref` points to; ValueError if it cannot be read whole."""
+    name, _, span = ref.partition(":")
+    offset_text, _, length_text = span.partition(":")
+    if not _PAYLOAD_FILE.match(name) or not (offset_text.isdigit() and length_text.isdigit()):
+        raise ValueError("malformed payload reference")
+    offset, length = int(offset_text), int(length_text)
+    try:
+        fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise ValueError(f"payload file {name} cannot be opened ({err.strerror})") from None
+    try:
+        data = os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise ValueError(f"payload file {name} ends before the payload does")
+    return data
+
+
+def _sync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Checkpointer:
@@ -314,16 +427,20 @@ class Checkpointer:
         return self._connection
 
 
-def serve_frames(source: int, sink: int, connection: sqlite3.Connection, database: str) -> None:
+def serve_frames(
+    source: int, sink: int, connection: sqlite3.Connection, database: str, synchronous: str
+) -> None:
     """Read frames from `source` until it closes; store and answer them batch by batch."""
     reader = FrameReader()
     checkpointer = Checkpointer(database)
+    payloads = PayloadLog(payload_directory(database), sync=synchronous == "FULL")
     try:
         for rows in _batches(source, reader):
-            _write_all(sink, store_batch(connection, rows))
+            _write_all(sink, store_batch(connection, rows, payloads))
             checkpointer.request()
     finally:
         checkpointer.close()
+        payloads.close()
     if reader.pending_bytes:
         raise FrameError("the stream ended inside a frame")
 
@@ -337,7 +454,7 @@ def main(argv: Sequence[str]) -> int:
     logging.basicConfig(format="delivery writer: %(message)s")
     try:
         connection = connect_writer(database, synchronous)
-        serve_frames(sys.stdin.fileno(), sys.stdout.fileno(), connection, database)
+        serve_frames(sys.stdin.fileno(), sys.stdout.fileno(), connection, database, synchronous)
     except (sqlite3.Error, FrameError, ValueError, OSError) as err:
         print(f"delivery writer stopped: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
@@ -381,7 +498,7 @@ def _parse_header(line: bytes) -> tuple[dict[str, Any], int]:
     return header, size
 
 
-def _row(header: dict[str, Any], payload: str) -> DeliveryRow:
+def _row(header: dict[str, Any], payload: bytes) -> DeliveryRow:
     change = header.get("change")
     try:
         return DeliveryRow(
@@ -399,14 +516,15 @@ def _row(header: dict[str, Any], payload: str) -> DeliveryRow:
         raise FrameError("frame header lacks a field") from None
 
 
-def _values(row: DeliveryRow) -> tuple[object, ...]:
+def _values(row: DeliveryRow, ref: str | None) -> tuple[object, ...]:
     return (
         row.delivery_id,
         row.event,
         row.action,
         row.installation_id,
         row.repo,
-        row.payload,
+        "" if ref else row.payload.decode(),
+        ref,
         row.received_at,
         row.received_at,
     )

@@ -29,7 +29,12 @@ from bot.storage.models import (
     StoredDelivery,
     Waiver,
 )
-from bot.storage.sqlite_ingest import delivery_row, insert_new_deliveries
+from bot.storage.sqlite_ingest import (
+    delivery_row,
+    insert_new_deliveries,
+    payload_directory,
+    read_payload,
+)
 from checks.scrub import scrub
 
 Clock = Callable[[], datetime]
@@ -146,7 +151,7 @@ class Storage:
         async with self._reading("read delivery") as conn:
             result = await conn.execute(sa.select(_D).where(_D.c.delivery_id == delivery_id))
             row = result.one_or_none()
-        return _stored(row._mapping) if row else None
+        return self._stored(row._mapping) if row else None
 
     async def count_deliveries(self, status: DeliveryStatus | None = None) -> int:
         """How many deliveries are stored (with that status, when given)."""
@@ -188,7 +193,7 @@ class Storage:
         )
         async with self._transaction("claim delivery") as conn:
             row = (await conn.execute(claim)).one_or_none()
-        return _stored(row._mapping) if row else None
+        return self._stored(row._mapping) if row else None
 
     async def extend_lease(self, job_id: int, worker_id: str, lease_s: float) -> bool:
         """Push the lease of a running job further; False if the worker no longer owns it."""
@@ -452,6 +457,18 @@ class Storage:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def _stored(self, row: sa.RowMapping) -> StoredDelivery:
+        ref = row["payload_ref"]
+        if not ref:
+            return _stored(row, row["payload"])
+        if self.sqlite_file is None:
+            raise StorageError("a delivery points to a payload file, but there are none here")
+        try:
+            payload = read_payload(payload_directory(self.sqlite_file), ref)
+        except ValueError as err:
+            raise StorageError(f"delivery {row['delivery_id']}: {err}") from None
+        return _stored(row, payload.decode())
+
     def _insert(self, table: sa.Table) -> Any:
         return _dialect_insert(self.backend, table)
 
@@ -565,7 +582,7 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
     return _utc(value) if value is not None else None
 
 
-def _stored(row: sa.RowMapping) -> StoredDelivery:
+def _stored(row: sa.RowMapping, payload: str) -> StoredDelivery:
     return StoredDelivery(
         id=row["id"],
         delivery_id=row["delivery_id"],
@@ -573,7 +590,7 @@ def _stored(row: sa.RowMapping) -> StoredDelivery:
         action=row["action"],
         installation_id=row["installation_id"],
         repo=row["repo"],
-        payload=row["payload"],
+        payload=payload,
         received_at=_utc(row["received_at"]),
         status=DeliveryStatus(row["status"]),
         attempts=row["attempts"],

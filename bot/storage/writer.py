@@ -154,6 +154,10 @@ _STOP_TIMEOUT_S = 30.0
 _WRITER_SCRIPT = Path(sqlite_ingest.__file__).resolve()
 
 
+class _WriterGone(StorageError):
+    """The writer process ended before answering: the frame may be sent again."""
+
+
 @dataclass(slots=True)
 class _Channel:
     """One writer process and the requests waiting for its answers."""
@@ -161,7 +165,7 @@ class _Channel:
     process: asyncio.subprocess.Process
     pending: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
     outbox: list[bytes] = field(default_factory=list)
-    """Frames of this turn of the event loop, written together by _flush."""
+    """Frames (header, payload, header...) of this turn of the event loop, for _flush."""
     reader: asyncio.Task[None] | None = None
     ended: bool = False
     """The process's answers ended: it is gone, and nothing more may wait on it."""
@@ -171,8 +175,10 @@ class ProcessDeliveryWriter:
     """Group commit in a writer process of its own (see bot.storage.sqlite_ingest).
 
     Each submit writes one frame to the process and awaits its answer, which comes only after
-    the commit. Should the process die, the requests waiting on it fail (the receiver answers
-    503, nothing was promised) and the next submit starts a new one.
+    the commit. Should the process die, a new one is started and each request whose frame went
+    unanswered sends it once more: dedup by delivery id makes that safe (a frame committed just
+    before the crash answers "duplicate"). A request the second process fails too gets the
+    error (the receiver answers 503, nothing was promised).
     """
 
     def __init__(
@@ -198,7 +204,8 @@ class ProcessDeliveryWriter:
     async def stop(self) -> None:
         """Let the process store what it was sent, then stop it."""
         self._running = False
-        channel, self._channel = self._channel, None
+        async with self._spawning:  # a process being started is stopped too, not left behind
+            channel, self._channel = self._channel, None
         if channel is None:
             return
         _flush(channel)
@@ -214,20 +221,22 @@ class ProcessDeliveryWriter:
 
     async def submit(self, delivery: NewDelivery) -> bool:
         """Store a delivery; True once committed as new, False if its id was already stored."""
-        if not self._running:
-            raise StorageError("the delivery writer is not running")
+        try:
+            return await self._submit_once(delivery)
+        except _WriterGone:
+            return await self._submit_once(delivery)
+
+    async def _submit_once(self, delivery: NewDelivery) -> bool:
         channel = await self._current_channel()
         self._seq += 1
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         channel.pending[self._seq] = future
-        frame = sqlite_ingest.encode_frame(
-            sqlite_ingest.delivery_row(self._seq, delivery, self._clock())
-        )
+        row = sqlite_ingest.delivery_row(self._seq, delivery, self._clock())
         if not channel.outbox:
             # One write per turn of the event loop for every frame of that turn: a pipe write
             # wakes the writer process, and that costs more than copying the bytes.
             asyncio.get_running_loop().call_soon(_flush, channel)
-        channel.outbox.append(frame)
+        channel.outbox += (sqlite_ingest.frame_header(row), row.payload)
         return await future
 
     @property
@@ -237,6 +246,8 @@ class ProcessDeliveryWriter:
 
     async def _current_channel(self) -> _Channel:
         async with self._spawning:
+            if not self._running:
+                raise StorageError("the delivery writer is not running")
             channel = self._channel
             if channel is None or channel.ended:
                 channel = self._channel = await self._spawn()
@@ -269,14 +280,14 @@ class ProcessDeliveryWriter:
             *lines, partial = (partial + data).split(b"\n")
             for line in lines:
                 _answer(channel.pending, line)
+        channel.ended = True  # from here on, submits start a new process
         await self._closed(channel)
 
     async def _closed(self, channel: _Channel) -> None:
         code = await channel.process.wait()
         stderr = channel.process.stderr
         detail = (await stderr.read()).decode(errors="replace").strip() if stderr else ""
-        channel.ended = True
-        failure = StorageError(f"the delivery writer process exited ({code})")
+        failure = _WriterGone(f"the delivery writer process exited ({code})")
         for future in channel.pending.values():
             _resolve(future, error=failure)
         channel.pending.clear()

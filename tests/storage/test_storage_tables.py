@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.storage import AuditEntry, PerfBaselineRecord, Storage, Waiver
+from bot.storage import AuditEntry, PerfBaselineRecord, Storage, Waiver, schema
 from bot.storage.engine import async_url
 
 
@@ -131,7 +131,7 @@ async def test_migrations_are_idempotent_and_versioned(storage: Storage, databas
             tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     finally:
         await engine.dispose()
-    assert version == [("0002",)]
+    assert version == [(schema.SCHEMA_VERSION,)]
     assert set(tables) >= {
         "deliveries",
         "installations",
@@ -147,8 +147,6 @@ def test_schema_version_names_the_newest_migration() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from bot.storage import schema
-
     config = Config()
     config.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == schema.SCHEMA_VERSION
@@ -159,7 +157,7 @@ async def test_schema_version_before_and_after_migrating(database_url: str) -> N
     try:
         assert await store.schema_version() is None
         await store.migrate()
-        assert await store.schema_version() == "0002"
+        assert await store.schema_version() == schema.SCHEMA_VERSION
     finally:
         await store.close()
 
