@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -28,9 +27,6 @@ WRITER_KEY = web.AppKey("writer", WritesDeliveries)
 RECEIVER_KEY = web.AppKey("receiver", WebhookReceiver)
 CLIENT_SESSION_KEY = web.AppKey("client_session", aiohttp.ClientSession)
 RUNNER_KEY = web.AppKey("runner", JobRunner)
-
-#: How long a thread may hold the GIL while another waits (CPython's default is 5 ms).
-_GIL_SWITCH_INTERVAL_S = 0.0005
 
 #: /readyz gives the database this long to answer.
 _READY_TIMEOUT_S = 2.0
@@ -73,10 +69,6 @@ def serve(
 ) -> None:
     """Run the App until SIGINT/SIGTERM, then shut down gracefully."""
     configure_logging(known_secrets=(*settings.webhook_secrets, settings.private_key))
-    # The SQLite writer thread hands the GIL back after each statement and waits to get it
-    # again; with CPython's default 5 ms switch interval, every commit could stall that long
-    # behind the busy event loop, and every request with it.
-    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
     app = create_app(settings, handler=handler, handler_factory=handler_factory)
     app.on_startup.append(_freeze_startup_objects)
     logger.info("starting on %s:%d", host, port)

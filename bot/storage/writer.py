@@ -15,9 +15,9 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -151,6 +151,9 @@ _PIPE_BYTES = 1 << 20
 #: How long stop() lets the writer process store what it was sent before killing it.
 _STOP_TIMEOUT_S = 30.0
 
+#: The last stderr bytes of a writer process kept for the log line on its exit.
+_STDERR_BYTES = 4096
+
 _WRITER_SCRIPT = Path(sqlite_ingest.__file__).resolve()
 
 
@@ -158,17 +161,77 @@ class _WriterGone(StorageError):
     """The writer process ended before answering: the frame may be sent again."""
 
 
-@dataclass(slots=True)
-class _Channel:
-    """One writer process and the requests waiting for its answers."""
+class _Channel(asyncio.SubprocessProtocol):
+    """One writer process: frames out, answers in, the requests waiting for them.
 
-    process: asyncio.subprocess.Process
-    pending: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
-    outbox: list[bytes] = field(default_factory=list)
-    """Frames (header, payload, header...) of this turn of the event loop, for _flush."""
-    reader: asyncio.Task[None] | None = None
-    ended: bool = False
-    """The process's answers ended: it is gone, and nothing more may wait on it."""
+    A protocol rather than streams: answers resolve their requests as they arrive, with no
+    reader task in between.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[int, asyncio.Future[bool]] = {}
+        self.outbox: list[bytes] = []
+        """Frames (header, payload, header...) of this turn of the event loop, for flush()."""
+        self.ended = False
+        """The process's answers ended: it is gone, and nothing more may wait on it."""
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.SubprocessTransport | None = None
+        self._partial = b""
+        self._stderr = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 2:
+            self._stderr = (self._stderr + data)[-_STDERR_BYTES:]
+            return
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            _answer(self.pending, line)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.ended = True  # from here on, submits start a new process
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The process has exited and every pipe is closed: no answer can still come.
+        self.ended = True
+        code = self.transport.get_returncode() if self.transport else None
+        failure = _WriterGone(f"the delivery writer process exited ({code})")
+        for future in self.pending.values():
+            _resolve(future, error=failure)
+        self.pending.clear()
+        detail = self._stderr.decode(errors="replace").strip()
+        if code != 0 or detail:
+            logger.error("delivery writer process exited with %s: %s", code, detail[-1000:])
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def flush(self) -> None:
+        """Write this turn's frames in one go (scheduled by the first frame of the turn)."""
+        frames, self.outbox = self.outbox, []
+        stdin = self._stdin()
+        if stdin is None or self.ended or stdin.is_closing():
+            return  # the process is gone: connection_lost fails every waiting request
+        # Unbounded on purpose: what waits here is bounded by the requests in flight.
+        stdin.write(b"".join(frames))
+
+    def close_input(self) -> None:
+        """Send what is queued, then end the input: the writer stores it, answers, exits."""
+        self.flush()
+        stdin = self._stdin()
+        if stdin is not None:
+            stdin.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.transport.get_pid() if self.transport else None
+
+    def _stdin(self) -> asyncio.WriteTransport | None:
+        pipe = self.transport.get_pipe_transport(0) if self.transport else None
+        return pipe if isinstance(pipe, asyncio.WriteTransport) else None
 
 
 class ProcessDeliveryWriter:
@@ -208,16 +271,13 @@ class ProcessDeliveryWriter:
             channel, self._channel = self._channel, None
         if channel is None:
             return
-        _flush(channel)
-        stdin = channel.process.stdin
-        if stdin is not None:
-            stdin.close()  # the writer stores what it has read, answers, and exits
+        channel.close_input()
         try:
-            await asyncio.wait_for(channel.process.wait(), _STOP_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.shield(channel.finished), _STOP_TIMEOUT_S)
         except TimeoutError:
-            channel.process.kill()
-        if channel.reader is not None:
-            await channel.reader
+            if channel.transport is not None:
+                channel.transport.kill()
+            await channel.finished
 
     async def submit(self, delivery: NewDelivery) -> bool:
         """Store a delivery; True once committed as new, False if its id was already stored."""
@@ -225,6 +285,11 @@ class ProcessDeliveryWriter:
             return await self._submit_once(delivery)
         except _WriterGone:
             return await self._submit_once(delivery)
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id, while one runs (operations and tests)."""
+        return self._channel.pid if self._channel else None
 
     async def _submit_once(self, delivery: NewDelivery) -> bool:
         channel = await self._current_channel()
@@ -235,14 +300,9 @@ class ProcessDeliveryWriter:
         if not channel.outbox:
             # One write per turn of the event loop for every frame of that turn: a pipe write
             # wakes the writer process, and that costs more than copying the bytes.
-            asyncio.get_running_loop().call_soon(_flush, channel)
+            asyncio.get_running_loop().call_soon(channel.flush)
         channel.outbox += (sqlite_ingest.frame_header(row), row.payload)
         return await future
-
-    @property
-    def pid(self) -> int | None:
-        """The writer process's id, while one runs (operations and tests)."""
-        return self._channel.process.pid if self._channel else None
 
     async def _current_channel(self) -> _Channel:
         async with self._spawning:
@@ -255,44 +315,21 @@ class ProcessDeliveryWriter:
 
     async def _spawn(self) -> _Channel:
         # -I: only the standard library, none of the server's environment (its secrets).
-        process = await asyncio.create_subprocess_exec(
+        transport, channel = await asyncio.get_running_loop().subprocess_exec(
+            _Channel,
             sys.executable,
             "-I",
             str(_WRITER_SCRIPT),
             self._database,
             self._synchronous,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env={},
         )
-        _widen_pipe(process)
-        channel = _Channel(process)
-        channel.reader = asyncio.create_task(self._read_answers(channel), name="writer-answers")
-        logger.info("delivery writer process %d started", process.pid)
+        _widen_pipe(transport)
+        logger.info("delivery writer process %d started", transport.get_pid())
         return channel
-
-    async def _read_answers(self, channel: _Channel) -> None:
-        stdout = channel.process.stdout
-        assert stdout is not None  # created with stdout=PIPE
-        partial = b""
-        while data := await stdout.read(1 << 16):
-            *lines, partial = (partial + data).split(b"\n")
-            for line in lines:
-                _answer(channel.pending, line)
-        channel.ended = True  # from here on, submits start a new process
-        await self._closed(channel)
-
-    async def _closed(self, channel: _Channel) -> None:
-        code = await channel.process.wait()
-        stderr = channel.process.stderr
-        detail = (await stderr.read()).decode(errors="replace").strip() if stderr else ""
-        failure = _WriterGone(f"the delivery writer process exited ({code})")
-        for future in channel.pending.values():
-            _resolve(future, error=failure)
-        channel.pending.clear()
-        if code != 0 or detail:
-            logger.error("delivery writer process exited with %s: %s", code, detail[-1000:])
 
 
 def _answer(pending: dict[int, asyncio.Future[bool]], line: bytes) -> None:
@@ -309,18 +346,9 @@ def _answer(pending: dict[int, asyncio.Future[bool]], line: bytes) -> None:
         _resolve(future, error=StorageError(f"store deliveries failed: {reason}"))
 
 
-def _flush(channel: _Channel) -> None:
-    frames, channel.outbox = channel.outbox, []
-    stdin = channel.process.stdin
-    if stdin is None or channel.ended or stdin.is_closing():
-        return  # the process is gone: _closed has failed (or will fail) every waiting request
-    # Unbounded on purpose: what waits here is bounded by the requests in flight.
-    stdin.write(b"".join(frames))
-
-
-def _widen_pipe(process: asyncio.subprocess.Process) -> None:
-    transport = process.stdin.transport if process.stdin else None
-    pipe = transport.get_extra_info("pipe") if transport else None
+def _widen_pipe(transport: asyncio.SubprocessTransport) -> None:
+    stdin = transport.get_pipe_transport(0)
+    pipe = stdin.get_extra_info("pipe") if stdin else None
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if pipe is None or set_size is None:
         return
