@@ -66,7 +66,10 @@ _COLUMNS = (
     "delivery_id, event, action, installation_id, repo, payload, payload_ref, received_at,"
     " status, attempts, next_attempt_at"
 )
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)"
+_INSERT_ROW = (
+    f"INSERT INTO deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)"  # noqa: S608
+    " ON CONFLICT (delivery_id) DO NOTHING"
+)
 
 #: A payload file is closed and the next one begun once it holds this much.
 PAYLOAD_FILE_BYTES = 256 * 1024 * 1024
@@ -181,31 +184,41 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._header: tuple[dict[str, Any], int] | None = None
+        """The parsed header of a frame whose payload is still arriving."""
+        self._header_bytes = 0
+        """The length of that header's line, newline included."""
 
     def feed(self, data: bytes | memoryview) -> list[DeliveryRow]:
         """Add bytes read from the stream; return every frame now complete."""
-        self._buffer += data
+        buffer = self._buffer
+        buffer += data
         rows: list[DeliveryRow] = []
         position = 0
-        while True:
-            end = self._buffer.find(b"\n", position, position + _MAX_HEADER_BYTES)
-            if end < 0:
-                if len(self._buffer) - position >= _MAX_HEADER_BYTES:
-                    raise FrameError("frame header too long")
-                break
-            header, size = _parse_header(bytes(self._buffer[position:end]))
-            if len(self._buffer) < end + 1 + size:
-                break
-            payload = bytes(self._buffer[end + 1 : end + 1 + size])
-            rows.append(_row(header, payload))
-            position = end + 1 + size
-        del self._buffer[:position]
+        with memoryview(buffer) as view:  # slices of a view copy once, not twice
+            while True:
+                if self._header is None:
+                    end = buffer.find(b"\n", position, position + _MAX_HEADER_BYTES)
+                    if end < 0:
+                        if len(buffer) - position >= _MAX_HEADER_BYTES:
+                            raise FrameError("frame header too long")
+                        break
+                    self._header = _parse_header(bytes(view[position:end]))
+                    self._header_bytes = end + 1 - position
+                    position = end + 1
+                header, size = self._header
+                if len(buffer) - position < size:
+                    break
+                rows.append(_row(header, bytes(view[position : position + size])))
+                position += size
+                self._header, self._header_bytes = None, 0
+        del buffer[:position]
         return rows
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes of an incomplete frame still waiting for the rest."""
-        return len(self._buffer)
+        """Bytes of an incomplete frame received so far (0 between frames)."""
+        return len(self._buffer) + self._header_bytes
 
 
 def insert_new_deliveries(
@@ -215,36 +228,28 @@ def insert_new_deliveries(
 
     The caller holds the write lock (BEGIN IMMEDIATE), so the ids found stored here stay the
     only ones: dedup is exact. The same id twice in `rows` is inserted once, from its first row.
-    With `payloads`, the payloads are appended there before the rows that point to them.
+    With `payloads`, the payloads are appended there first, then the rows that point to them
+    (a repeated id's payload too: a redelivery is rare, and its bytes are never referenced).
     """
-    first: dict[str, DeliveryRow] = {}
-    for row in rows:
-        first.setdefault(row.delivery_id, row)
-    ids = list(first)
-    marks = ", ".join("?" * len(ids))
-    query = f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"  # noqa: S608
-    cursor.execute(query, ids)
-    stored = {found for (found,) in cursor.fetchall()}
-    new = [first[key] for key in ids if key not in stored]
-    if new:
-        refs = payloads.append([row.payload for row in new]) if payloads else [None] * len(new)
-        # One statement for the batch: each step of a statement hands the GIL back and forth.
-        rows_sql = ", ".join([_ROW] * len(new))
-        statement = f"INSERT INTO deliveries ({_COLUMNS}) VALUES {rows_sql}"  # noqa: S608
-        values = [value for row, ref in zip(new, refs, strict=True) for value in _values(row, ref)]
-        cursor.execute(statement, values)
-        for row in new:
+    # A prepared one-row INSERT per row: SQLite says by its change count whether the id was
+    # new, so no SELECT is needed first, and the statement is prepared once per connection
+    # (a multi-row INSERT is a new statement for every batch size, parsed every time).
+    refs = payloads.append([row.payload for row in rows]) if payloads else [None] * len(rows)
+    inserted: set[str] = set()
+    for row, ref in zip(rows, refs, strict=True):
+        cursor.execute(_INSERT_ROW, _values(row, ref))
+        if cursor.rowcount == 1:
+            inserted.add(row.delivery_id)
             if row.change is not None:
                 cursor.execute(_INSTALLATION_UPSERT, _installation_values(row))
-    return {row.delivery_id for row in new}
+    return inserted
 
 
 def connect_writer(database: str, synchronous: str) -> sqlite3.Connection:
     """A write connection in autocommit mode with the App's pragmas (transactions by hand)."""
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError("sqlite synchronous must be NORMAL or FULL")
-    # No statement cache: a cached multi-row INSERT would keep its last batch's payloads bound.
-    connection = sqlite3.connect(database, isolation_level=None, cached_statements=0)
+    connection = sqlite3.connect(database, isolation_level=None)
     apply_pragmas(connection, synchronous, WRITER_AUTOCHECKPOINT_PAGES)
     return connection
 
