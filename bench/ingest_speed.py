@@ -394,9 +394,11 @@ def print_targets(runs: Sequence[Measurement]) -> None:
     p99 = statistics.median(m.p99_ms for m in ours)
     rss = max(m.peak_rss_mb for m in ours)
     print(f"\nbest req/s: floor {best_floor:.0f}, ours {best_ours:.0f}")
+    # The verdict takes the medians: one lucky run of ours against an unlucky one of the
+    # floor would pass on best-of-runs alone.
     print(
-        f"ours / floor req/s >= {RATIO_TARGET}: {ratio:.2f} (medians {median_ratio:.2f})"
-        f" -> {verdict(ratio >= RATIO_TARGET)}"
+        f"ours / floor req/s >= {RATIO_TARGET}: medians {median_ratio:.2f} (best runs {ratio:.2f})"
+        f" -> {verdict(median_ratio >= RATIO_TARGET)}"
     )
     print(f"  CPU per request, floor / ours: {cpu_ratio:.2f} (steadier on a busy machine)")
     print(
