@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -13,30 +12,17 @@ from typing import Any
 import pytest
 
 from bot.storage import (
-    DeliveryStatus,
     DeliveryWriter,
-    NewDelivery,
     ProcessDeliveryWriter,
     Storage,
     StorageError,
     create_delivery_writer,
 )
+from tests.support.deliveries import assert_stored_as_sent
+from tests.support.deliveries import new_delivery as delivery
 
 #: Longer than any answer should take; a writer that hangs fails the test instead.
 ANSWER_TIMEOUT_S = 20.0
-
-
-def delivery(delivery_id: str, **overrides: Any) -> NewDelivery:
-    fields: dict[str, Any] = {
-        "delivery_id": delivery_id,
-        "event": "pull_request",
-        "action": "opened",
-        "installation_id": 42,
-        "repo": "acme/connectors",
-        "payload": json.dumps({"action": "opened", "title": "canary-payload-text"}),
-    }
-    fields.update(overrides)
-    return NewDelivery(**fields)
 
 
 @pytest.fixture
@@ -82,15 +68,8 @@ async def test_concurrent_submissions_are_stored_once_each(
     assert results[200:] == [False, False]
     assert await storage.count_deliveries() == 200
     stored = await storage.get_delivery("p-7")
+    assert_stored_as_sent(stored, delivery("p-7"))
     assert stored is not None
-    assert (stored.event, stored.action, stored.installation_id, stored.repo) == (
-        "pull_request",
-        "opened",
-        42,
-        "acme/connectors",
-    )
-    assert stored.payload == delivery("p-7").payload
-    assert stored.status is DeliveryStatus.QUEUED
     assert stored.received_at == clock.now
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 from collections.abc import Callable, Sequence
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.storage import DeliveryStatus, InstallationChange, NewDelivery, Storage
+from bot.storage import InstallationChange, Storage
 from bot.storage.sqlite_ingest import (
     DeliveryRow,
     FrameError,
@@ -26,6 +25,7 @@ from bot.storage.sqlite_ingest import (
     read_payload,
     serve_frames,
 )
+from tests.support.deliveries import assert_stored_as_sent, new_delivery
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
@@ -43,19 +43,6 @@ ROW = DeliveryRow(
 
 FRAME = encode_frame(ROW)
 HEADER_END = FRAME.index(b"\n") + 1
-
-
-def new_delivery(delivery_id: str, **overrides: Any) -> NewDelivery:
-    fields: dict[str, Any] = {
-        "delivery_id": delivery_id,
-        "event": "pull_request",
-        "action": "opened",
-        "installation_id": 42,
-        "repo": "acme/connectors",
-        "payload": json.dumps({"action": "opened", "title": "canary-payload-text"}),
-    }
-    fields.update(overrides)
-    return NewDelivery(**fields)
 
 
 def row(seq: int, delivery_id: str, **overrides: Any) -> DeliveryRow:
@@ -189,16 +176,8 @@ async def test_new_ids_are_stored_and_repeats_answer_duplicate(database: Path) -
         stored = await storage.get_delivery("d-1")
     finally:
         await storage.close()
+    assert_stored_as_sent(stored, new_delivery("d-1"))
     assert stored is not None
-    assert (stored.event, stored.action, stored.installation_id, stored.repo) == (
-        "pull_request",
-        "opened",
-        42,
-        "acme/connectors",
-    )
-    assert stored.payload == new_delivery("d-1").payload
-    assert stored.status is DeliveryStatus.QUEUED
-    assert stored.attempts == 0
     assert stored.received_at == stored.next_attempt_at == RECEIVED
 
 

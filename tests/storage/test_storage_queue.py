@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -13,23 +12,11 @@ from bot.storage import (
     DeliveryStatus,
     DeliveryWriter,
     InstallationChange,
-    NewDelivery,
     Storage,
     StorageError,
 )
-
-
-def delivery(delivery_id: str, **overrides: Any) -> NewDelivery:
-    fields: dict[str, Any] = {
-        "delivery_id": delivery_id,
-        "event": "pull_request",
-        "action": "opened",
-        "installation_id": 42,
-        "repo": "acme/connectors",
-        "payload": json.dumps({"action": "opened", "number": 7}),
-    }
-    fields.update(overrides)
-    return NewDelivery(**fields)
+from tests.support.deliveries import DEFAULT_PAYLOAD
+from tests.support.deliveries import new_delivery as delivery
 
 
 async def test_insert_stores_and_deduplicates_by_delivery_id(storage: Storage) -> None:
@@ -41,7 +28,7 @@ async def test_insert_stores_and_deduplicates_by_delivery_id(storage: Storage) -
     assert stored is not None
     assert stored.status is DeliveryStatus.QUEUED
     assert stored.attempts == 0
-    assert stored.payload_json() == {"action": "opened", "number": 7}
+    assert stored.payload_json() == DEFAULT_PAYLOAD
     assert (stored.event, stored.action, stored.installation_id, stored.repo) == (
         "pull_request",
         "opened",
