@@ -58,6 +58,11 @@ class AppProcess:
         except aiohttp.ClientError:
             return False
 
+    def children(self) -> list[int]:
+        """The processes the App started (with SQLite: its delivery writer)."""
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
@@ -119,7 +124,11 @@ async def test_accepted_deliveries_survive_kill_9(
     assert await deliver(first.url, running_id, "crash-test-secret") == 202
     await wait_for(record.with_suffix(".started").exists)
     assert await deliver(first.url, queued_id, "crash-test-secret") == 202
+    writers = first.children()
+    assert writers or not database_url.startswith("sqlite")
     first.kill()
+    # A writer process whose server died ends too (its input closes), nothing left behind.
+    await wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in writers))
 
     storage = Storage.from_url(database_url)
     try:
