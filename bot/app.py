@@ -164,8 +164,14 @@ async def _readyz(request: web.Request) -> web.Response:
     database = await _database_state(app[STORAGE_KEY])
     runner = app.get(RUNNER_KEY)
     workers = "none" if runner is None else ("running" if runner.running else "stopped")
-    ready = database == "ok" and workers != "stopped"
-    body = {"status": "ready" if ready else "not ready", "database": database, "workers": workers}
+    writer = app[WRITER_KEY].state
+    ready = database == "ok" and workers != "stopped" and writer != "stopped"
+    body = {
+        "status": "ready" if ready else "not ready",
+        "database": database,
+        "workers": workers,
+        "writer": writer,
+    }
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -43,6 +43,11 @@ class WritesDeliveries(Protocol):
 
     async def submit(self, delivery: NewDelivery) -> bool: ...
 
+    @property
+    def state(self) -> str:
+        """`running`, `stopped`, or `restarting` (a new process starts with the next delivery)."""
+        ...
+
 
 def create_delivery_writer(storage: Storage, *, sqlite_synchronous: str) -> WritesDeliveries:
     """The writer process for a SQLite file; the in-process writer for anything else."""
@@ -80,6 +85,11 @@ class DeliveryWriter:
         task, self._task = self._task, None
         self._queue.put_nowait(None)
         await task
+
+    @property
+    def state(self) -> str:
+        """`running` while the writer task runs, else `stopped`."""
+        return "running" if self._task is not None and not self._task.done() else "stopped"
 
     async def submit(self, delivery: NewDelivery) -> bool:
         """Store a delivery; True once committed as new, False if its id was already stored."""
@@ -285,6 +295,13 @@ class ProcessDeliveryWriter:
             return await self._submit_once(delivery)
         except _WriterGone:
             return await self._submit_once(delivery)
+
+    @property
+    def state(self) -> str:
+        """`running`, `stopped`, or `restarting` (a new process starts with the next delivery)."""
+        if not self._running:
+            return "stopped"
+        return "running" if self._channel is not None and not self._channel.ended else "restarting"
 
     @property
     def pid(self) -> int | None:

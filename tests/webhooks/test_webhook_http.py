@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bot.storage import DeliveryStatus
+from bot.app import WRITER_KEY
+from bot.storage import DeliveryStatus, ProcessDeliveryWriter
 from bot.webhooks import MAX_BODY_BYTES, is_interesting
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -190,7 +193,12 @@ async def test_healthz_readyz_and_metrics(gate: Any) -> None:
     assert (await gate.client.get("/healthz")).status == 200
     ready = await gate.client.get("/readyz")
     assert ready.status == 200
-    assert await ready.json() == {"status": "ready", "database": "ok", "workers": "none"}
+    assert await ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "workers": "none",
+        "writer": "running",
+    }
 
     await gate.deliver("pull_request", OPENED, delivery_id="m-1")
     await gate.deliver("pull_request", OPENED, delivery_id="m-1")
@@ -208,6 +216,25 @@ async def test_healthz_readyz_and_metrics(gate: Any) -> None:
     )
     assert "connector_gate_queue_depth 1.0" in text
     assert "connector_gate_job_duration_seconds" in text
+
+
+async def test_a_dead_writer_process_is_replaced_by_the_next_delivery(gate: Any) -> None:
+    writer = gate.client.server.app[WRITER_KEY]
+    if not isinstance(writer, ProcessDeliveryWriter):
+        pytest.skip("PostgreSQL is written from the server's own event loop")
+    first = writer.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    async with asyncio.timeout(10):
+        while writer.state != "restarting":
+            await asyncio.sleep(0.01)
+    ready = await gate.client.get("/readyz")
+    assert ready.status == 200  # the next delivery starts a new writer: nothing to wait for
+    assert (await ready.json())["writer"] == "restarting"
+
+    assert (await gate.deliver("pull_request", OPENED, delivery_id="after-kill")).status == 202
+    assert writer.state == "running" and writer.pid not in (None, first)
+    assert await gate.storage.get_delivery("after-kill") is not None
 
 
 async def test_readyz_fails_when_the_database_is_gone(gate: Any, database_url: str) -> None:
