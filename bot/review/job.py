@@ -169,12 +169,10 @@ async def _store_snapshot(deps: ReviewDeps, job: PullRequestJob, snapshot: Revie
 
 async def latest_snapshot(deps: ReviewDeps, job: PullRequestJob) -> ReviewSnapshot | None:
     """The last stored review of the current head commit, if any."""
-    entries = await deps.storage.audit_entries(job.full_name, job.pr.number)
-    for record in reversed(entries):
-        entry = record.entry
-        if entry.kind == SNAPSHOT_KIND and entry.head_sha == job.pr.head_sha:
-            return ReviewSnapshot.from_json(str(entry.detail["snapshot"]))
-    return None
+    record = await deps.storage.latest_audit_entry(
+        job.full_name, job.pr.number, SNAPSHOT_KIND, job.pr.head_sha
+    )
+    return ReviewSnapshot.from_json(str(record.entry.detail["snapshot"])) if record else None
 
 
 def _merge_previous(

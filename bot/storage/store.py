@@ -378,6 +378,26 @@ class Storage:
             rows = (await conn.execute(query)).all()
         return [_audit_record(row._mapping) for row in rows]
 
+    async def latest_audit_entry(
+        self, repo: str, pr: int, kind: str, head_sha: str
+    ) -> AuditRecord | None:
+        """The newest audit record of this kind for a PR's head commit, if any."""
+        table = schema.audit_log
+        query = (
+            sa.select(table)
+            .where(
+                table.c.repo == repo,
+                table.c.pr == pr,
+                table.c.kind == kind,
+                table.c.head_sha == head_sha,
+            )
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        async with self._reading("read audit") as conn:
+            row = (await conn.execute(query)).one_or_none()
+        return _audit_record(row._mapping) if row else None
+
     # -- waivers ---------------------------------------------------------------------------
 
     async def add_waiver(self, waiver: Waiver) -> int:

@@ -70,7 +70,23 @@ async def test_audit_log_appends_in_order(storage: Storage, clock: Any) -> None:
 
 def test_audit_log_has_no_update_or_delete_method() -> None:
     names = [name for name in dir(Storage) if "audit" in name]
-    assert sorted(names) == ["append_audit", "audit_entries"]
+    assert sorted(names) == ["append_audit", "audit_entries", "latest_audit_entry"]
+
+
+async def test_latest_audit_entry_of_a_kind_for_a_head(storage: Storage) -> None:
+    def entry(kind: str, sha: str, n: int) -> AuditEntry:
+        return AuditEntry(
+            actor="app", kind=kind, repo="acme/c", pr=7, head_sha=sha, detail={"n": n}
+        )
+
+    for item in (entry("review", "a1", 1), entry("review", "b2", 2), entry("review", "a1", 3)):
+        await storage.append_audit(item)
+    await storage.append_audit(entry("gate.approved", "a1", 4))
+
+    latest = await storage.latest_audit_entry("acme/c", 7, "review", "a1")
+    assert latest is not None and latest.entry.detail == {"n": 3}
+    assert await storage.latest_audit_entry("acme/c", 8, "review", "a1") is None
+    assert await storage.latest_audit_entry("acme/c", 7, "review", "c3") is None
 
 
 @pytest.mark.parametrize(
