@@ -9,6 +9,7 @@ import sys
 from bot.app import serve
 from bot.dispatch import handler_factory
 from bot.settings import Settings, SettingsError
+from bot.storage import StorageError
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
@@ -17,5 +18,10 @@ def run_serve_command(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"connector-gate: cannot start: {exc}", file=sys.stderr)
         return 2
-    serve(settings, args.port, host=args.host, handler_factory=handler_factory)
+    try:
+        serve(settings, args.port, host=args.host, handler_factory=handler_factory)
+    except StorageError as exc:
+        # The database or the delivery writer could not be opened: no traceback, the cause.
+        print(f"connector-gate: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -18,7 +18,8 @@ Frames, server to writer: a JSON header line, then exactly `size` bytes of paylo
   {"seq": 7, "id": "...", "event": "...", "action": ..., "installation": ..., "repo": ...,
    "at": "2026-01-01 00:00:00.000000", "change": [id, account, suspended, deleted] | null,
    "size": 24576}
-Answers, writer to server: `7 new`, `7 duplicate` or `7 error <reason>`, one line each.
+Answers, writer to server: `0 ready` once the database and the payload folder are open, then
+`7 new`, `7 duplicate` or `7 error <reason>`, one line per frame.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 #: WAL pages after which the writer checkpoints on its own, should the checkpointer fall behind.
 WRITER_AUTOCHECKPOINT_PAGES = 16_000
+
+#: The writer's first line: it has opened the database and the payload folder.
+READY_LINE = b"0 ready\n"
 
 #: Most deliveries stored in one transaction (bounds the statement and the answer latency).
 MAX_BATCH = 256
@@ -452,6 +456,7 @@ def serve_frames(
     reader = FrameReader()
     checkpointer = Checkpointer(database)
     payloads = PayloadLog(payload_directory(database), sync=synchronous == "FULL")
+    _write_all(sink, READY_LINE)
     try:
         for rows in _batches(source, reader):
             _write_all(sink, store_batch(connection, rows, payloads))

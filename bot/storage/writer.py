@@ -158,6 +158,9 @@ def _resolve(
 #: Pipe capacity asked for the frames (Linux; best effort): a batch waits in the pipe.
 _PIPE_BYTES = 1 << 20
 
+#: How long the writer process may take to open the database and say it is ready.
+_START_TIMEOUT_S = 30.0
+
 #: How long stop() lets the writer process store what it was sent before killing it.
 _STOP_TIMEOUT_S = 30.0
 
@@ -185,6 +188,8 @@ class _Channel(asyncio.SubprocessProtocol):
         self.ended = False
         """The process's answers ended: it is gone, and nothing more may wait on it."""
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Resolved by the writer's ready line; failed if it exits before sending one."""
         self.transport: asyncio.SubprocessTransport | None = None
         self._partial = b""
         self._stderr = b""
@@ -199,7 +204,10 @@ class _Channel(asyncio.SubprocessProtocol):
             return
         *lines, self._partial = (self._partial + data).split(b"\n")
         for line in lines:
-            _answer(self.pending, line)
+            if line == sqlite_ingest.READY_LINE.rstrip():
+                self.ready.set_result(None)
+            else:
+                _answer(self.pending, line)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1:
@@ -216,6 +224,9 @@ class _Channel(asyncio.SubprocessProtocol):
         detail = self._stderr.decode(errors="replace").strip()
         if code != 0 or detail:
             logger.error("delivery writer process exited with %s: %s", code, detail[-1000:])
+        if not self.ready.done():
+            reason = detail.splitlines()[-1] if detail else f"exit status {code}"
+            self.ready.set_exception(StorageError(f"the delivery writer did not start: {reason}"))
         if not self.finished.done():
             self.finished.set_result(None)
 
@@ -345,6 +356,11 @@ class ProcessDeliveryWriter:
             env={},
         )
         _widen_pipe(transport)
+        try:
+            await asyncio.wait_for(asyncio.shield(channel.ready), _START_TIMEOUT_S)
+        except TimeoutError:
+            transport.kill()
+            raise StorageError("the delivery writer did not start in time") from None
         logger.info("delivery writer process %d started", transport.get_pid())
         return channel
 

@@ -348,6 +348,24 @@ def test_bad_settings_exit_2_naming_the_variable(
     assert not (world.root / "never.db").exists(), "nothing starts with bad settings"
 
 
+def test_an_unusable_payload_folder_stops_the_start_with_its_cause(world: World) -> None:
+    database = world.root / "blocked.db"
+    (world.root / "blocked.db-payloads").write_text("a file where the folder should be")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", "0"],
+        env={**world.env(database), "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "cannot start: the delivery writer did not start" in result.stderr
+    assert "FileExistsError" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_no_secret_in(result.stdout + result.stderr, world)
+
+
 def _broken_key_file(world: World) -> Path:
     """The real key with its middle cut out: looks like a PEM, is not one."""
     lines = world.key.private_pem.splitlines()

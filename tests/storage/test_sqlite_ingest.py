@@ -14,6 +14,7 @@ import pytest
 
 from bot.storage import InstallationChange, Storage
 from bot.storage.sqlite_ingest import (
+    READY_LINE,
     DeliveryRow,
     FrameError,
     FrameReader,
@@ -152,6 +153,7 @@ def serve(database: Path, batches: Sequence[Sequence[DeliveryRow]], tail: bytes 
     answers: list[str] = []
     with ThreadPoolExecutor(1) as pool, os.fdopen(answers_in, "rb") as answer_lines:
         served = pool.submit(writer)
+        assert answer_lines.readline() == READY_LINE  # before any frame is sent
         with os.fdopen(frames_out, "wb") as frames:
             for batch in batches:
                 frames.write(b"".join(encode_frame(r) for r in batch))
