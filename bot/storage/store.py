@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -94,7 +95,8 @@ class Storage:
         if self.backend != "sqlite":
             return None
         database = self._engine.url.database
-        return database if database and database != ":memory:" else None
+        # Absolute: the writer process and the payload reads must agree whatever the cwd.
+        return os.path.abspath(database) if database and database != ":memory:" else None
 
     def now(self) -> datetime:
         """The storage's idea of the current time (UTC); tests may move it by hand."""
