@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from bot.storage import (
     StorageError,
     create_delivery_writer,
 )
+from bot.storage.sqlite_ingest import payload_directory
 from tests.support.deliveries import assert_stored_as_sent
 from tests.support.deliveries import new_delivery as delivery
 
@@ -71,6 +74,23 @@ async def test_concurrent_submissions_are_stored_once_each(
     assert_stored_as_sent(stored, delivery("p-7"))
     assert stored is not None
     assert stored.received_at == clock.now
+
+
+async def test_payloads_go_to_the_payload_file_and_rows_point_there(
+    writer: ProcessDeliveryWriter, storage: Storage
+) -> None:
+    sent = [delivery(f"f-{i}", payload=json.dumps({"n": i})) for i in range(3)]
+    assert await answered(*(writer.submit(d) for d in sent)) == [True] * 3
+
+    assert storage.sqlite_file is not None
+    with sqlite3.connect(storage.sqlite_file) as connection:
+        rows = connection.execute("SELECT payload, payload_ref FROM deliveries").fetchall()
+    assert [payload for payload, _ in rows] == ["", "", ""]
+    files = list(Path(payload_directory(storage.sqlite_file)).iterdir())
+    assert [f.name for f in files] == ["00000001.payloads"]
+    assert files[0].read_bytes() == "".join(d.payload for d in sent).encode()
+    for each in sent:
+        assert_stored_as_sent(await storage.get_delivery(each.delivery_id), each)
 
 
 @pytest.mark.parametrize(
