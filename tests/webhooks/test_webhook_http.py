@@ -218,10 +218,11 @@ async def test_healthz_readyz_and_metrics(gate: Any) -> None:
     assert "connector_gate_job_duration_seconds" in text
 
 
+# Only SQLite has a writer process (PostgreSQL is written from the server's own event loop).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_dead_writer_process_is_replaced_by_the_next_delivery(gate: Any) -> None:
     writer = gate.client.server.app[WRITER_KEY]
-    if not isinstance(writer, ProcessDeliveryWriter):
-        pytest.skip("PostgreSQL is written from the server's own event loop")
+    assert isinstance(writer, ProcessDeliveryWriter)
     first = writer.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
