@@ -101,7 +101,9 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
 async def _writer_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     writer = create_delivery_writer(
-        app[STORAGE_KEY], sqlite_synchronous=settings.sqlite_synchronous
+        app[STORAGE_KEY],
+        sqlite_synchronous=settings.sqlite_synchronous,
+        on_process_start=app[METRICS_KEY].writer_starts.inc,
     )
     await writer.start()
     app[WRITER_KEY] = writer

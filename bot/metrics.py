@@ -23,6 +23,8 @@ class Metrics:
     """Deliveries queued or running, refreshed at each scrape."""
     job_duration: Histogram
     """Seconds spent handling a delivery, by outcome (done/retry/dead)."""
+    writer_starts: Counter
+    """Delivery writer processes started (SQLite): more than one means one was replaced."""
     _delivery_counts: dict[str, Counter] = field(default_factory=dict)
     """The labelled children of `deliveries` by reason (looking one up is not free)."""
 
@@ -60,6 +62,11 @@ def create_metrics() -> Metrics:
             "Time spent handling one delivery.",
             ["outcome"],
             buckets=_JOB_BUCKETS,
+            registry=registry,
+        ),
+        writer_starts=Counter(
+            "connector_gate_delivery_writer_starts",
+            "Delivery writer processes started (SQLite); more than one: one was replaced.",
             registry=registry,
         ),
     )

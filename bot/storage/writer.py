@@ -34,6 +34,10 @@ DEFAULT_MAX_BATCH = 256
 _Pending = tuple[NewDelivery, "asyncio.Future[bool]"]
 
 
+def _nothing() -> None:
+    pass
+
+
 class WritesDeliveries(Protocol):
     """What the webhook receiver needs: store one delivery, say whether it was new."""
 
@@ -49,11 +53,16 @@ class WritesDeliveries(Protocol):
         ...
 
 
-def create_delivery_writer(storage: Storage, *, sqlite_synchronous: str) -> WritesDeliveries:
+def create_delivery_writer(
+    storage: Storage, *, sqlite_synchronous: str, on_process_start: Callable[[], None] = _nothing
+) -> WritesDeliveries:
     """The writer process for a SQLite file; the in-process writer for anything else."""
     if storage.sqlite_file is not None:
         return ProcessDeliveryWriter(
-            storage.sqlite_file, synchronous=sqlite_synchronous, clock=storage.now
+            storage.sqlite_file,
+            synchronous=sqlite_synchronous,
+            clock=storage.now,
+            on_start=on_process_start,
         )
     return DeliveryWriter(storage)
 
@@ -271,8 +280,10 @@ class ProcessDeliveryWriter:
         *,
         synchronous: str = "NORMAL",
         clock: Callable[[], datetime],
+        on_start: Callable[[], None] = _nothing,
     ) -> None:
         self._database = database
+        self._on_start = on_start
         self._synchronous = synchronous
         self._clock = clock
         self._channel: _Channel | None = None
@@ -362,6 +373,7 @@ class ProcessDeliveryWriter:
             transport.kill()
             raise StorageError("the delivery writer did not start in time") from None
         logger.info("delivery writer process %d started", transport.get_pid())
+        self._on_start()
         return channel
 
 

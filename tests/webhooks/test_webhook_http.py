@@ -235,6 +235,8 @@ async def test_a_dead_writer_process_is_replaced_by_the_next_delivery(gate: Any)
 
     assert (await gate.deliver("pull_request", OPENED, delivery_id="after-kill")).status == 202
     assert writer.state == "running" and writer.pid not in (None, first)
+    metrics = await (await gate.client.get("/metrics")).text()
+    assert "connector_gate_delivery_writer_starts_total 2.0" in metrics
     assert await gate.storage.get_delivery("after-kill") is not None
 
 
