@@ -25,20 +25,21 @@ Answers, writer to server: `0 ready` once the database and the payload folder ar
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import select
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
-logger = logging.getLogger(__name__)
+# The writer process imports only what it runs: typing, dataclasses, logging and
+# concurrent.futures would add about 4 MB to it, for annotations and one warning line.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
 #: How long a SQLite connection waits for another connection's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -55,13 +56,19 @@ MAX_BATCH = 256
 #: Least time between two checkpoints of the writer process.
 CHECKPOINT_INTERVAL_S = 0.2
 
+#: Pages of SQLite's cache per connection (negative: KiB). The writer appends to the ends of
+#: its B-trees, so a small cache holds what it touches; the default 2 MB per connection is
+#: most of what this process would otherwise add to its interpreter.
+CACHE_KIB = 512
+
 #: Passive checkpoints in a row before the checkpointer waits for the next commit.
 _CHECKPOINT_PASSES = 4
 
 #: A header line longer than this is not a frame (ids are ≤ 64 chars, names ≤ 255).
 _MAX_HEADER_BYTES = 4096
 
-_READ_BYTES = 1 << 20
+#: One read takes at most this much of the pipe (a batch of ten 24 KB frames at once).
+_READ_BYTES = 256 * 1024
 
 #: SQLAlchemy's storage format for DateTime on SQLite (so its comparisons and reads agree).
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -92,53 +99,90 @@ class FrameError(ValueError):
     """The server sent something that is not a frame (a bug, never webhook content)."""
 
 
-@dataclass(frozen=True, slots=True)
 class DeliveryRow:
-    """One delivery as the writer stores it."""
+    """One delivery as the writer stores it (a plain class: no dataclasses in the writer)."""
 
-    seq: int
-    """The server's number for this frame, echoed in the answer."""
-    delivery_id: str
-    event: str
-    action: str | None
-    installation_id: int | None
-    repo: str | None
-    payload: bytes
-    """The JSON body exactly as received."""
-    received_at: str
-    """UTC, in SQLITE_TIME_FORMAT."""
-    change: tuple[int, str, bool | None, bool | None] | None = None
-    """(installation id, account, suspended, deleted) for installation events."""
+    __slots__ = (
+        "action",
+        "change",
+        "delivery_id",
+        "event",
+        "installation_id",
+        "payload",
+        "received_at",
+        "repo",
+        "seq",
+    )
+
+    def __init__(
+        self,
+        *,
+        seq: int,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        installation_id: int | None,
+        repo: str | None,
+        payload: bytes,
+        received_at: str,
+        change: tuple[int, str, bool | None, bool | None] | None = None,
+    ) -> None:
+        self.seq = seq
+        """The server's number for this frame, echoed in the answer."""
+        self.delivery_id = delivery_id
+        self.event = event
+        self.action = action
+        self.installation_id = installation_id
+        self.repo = repo
+        self.payload = payload
+        """The JSON body exactly as received."""
+        self.received_at = received_at
+        """UTC, in SQLITE_TIME_FORMAT."""
+        self.change = change
+        """(installation id, account, suspended, deleted) for installation events."""
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DeliveryRow) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"DeliveryRow(seq={self.seq}, delivery_id={self.delivery_id!r})"
 
 
-class _InstallationChange(Protocol):
-    @property
-    def installation_id(self) -> int: ...
-    @property
-    def account(self) -> str: ...
-    @property
-    def suspended(self) -> bool | None: ...
-    @property
-    def deleted(self) -> bool | None: ...
+if TYPE_CHECKING:
 
+    class _InstallationChange(Protocol):
+        @property
+        def installation_id(self) -> int: ...
+        @property
+        def account(self) -> str: ...
+        @property
+        def suspended(self) -> bool | None: ...
+        @property
+        def deleted(self) -> bool | None: ...
 
-class _Delivery(Protocol):
-    """What the writer needs of a verified delivery (bot.storage.models.NewDelivery)."""
+    class _Delivery(Protocol):
+        """What the writer needs of a verified delivery (bot.storage.models.NewDelivery)."""
 
-    @property
-    def delivery_id(self) -> str: ...
-    @property
-    def event(self) -> str: ...
-    @property
-    def action(self) -> str | None: ...
-    @property
-    def installation_id(self) -> int | None: ...
-    @property
-    def repo(self) -> str | None: ...
-    @property
-    def payload(self) -> str: ...
-    @property
-    def installation_change(self) -> _InstallationChange | None: ...
+        @property
+        def delivery_id(self) -> str: ...
+        @property
+        def event(self) -> str: ...
+        @property
+        def action(self) -> str | None: ...
+        @property
+        def installation_id(self) -> int | None: ...
+        @property
+        def repo(self) -> str | None: ...
+        @property
+        def payload(self) -> str: ...
+        @property
+        def installation_change(self) -> _InstallationChange | None: ...
 
 
 def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> DeliveryRow:
@@ -255,6 +299,7 @@ def connect_writer(database: str, synchronous: str) -> sqlite3.Connection:
         raise ValueError("sqlite synchronous must be NORMAL or FULL")
     connection = sqlite3.connect(database, isolation_level=None)
     apply_pragmas(connection, synchronous, WRITER_AUTOCHECKPOINT_PAGES)
+    connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return connection
 
 
@@ -329,7 +374,7 @@ class PayloadLog:
         name = f"{self._number:08d}.payloads"
         start = self._size
         try:
-            _write_all(self._fd, b"".join(payloads))
+            _write_all_of(self._fd, payloads)
         except OSError:
             # Part of the batch may have reached the file: later offsets start after it.
             self._size = os.fstat(self._fd).st_size
@@ -401,34 +446,39 @@ class Checkpointer:
     def __init__(self, database: str, *, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
         self._database = database
         self._interval_s = interval_s
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         self._connection: sqlite3.Connection | None = None
-        self._pending = False
+        self._wanted = threading.Event()
+        self._closing = False
         self._last = 0.0
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
 
     def request(self) -> None:
         """Ask for a checkpoint after a commit; a no-op while one is waiting to run."""
-        if not self._pending:
-            self._pending = True
-            self._thread.submit(self._checkpoint_after_interval)
-
-    def _checkpoint_after_interval(self) -> None:
-        time.sleep(max(0.0, self._last + self._interval_s - time.monotonic()))
-        self._checkpoint()
-        self._last = time.monotonic()
+        self._wanted.set()
 
     def close(self) -> None:
         """Wait for the running checkpoint, then close the connection (on its own thread)."""
-        self._thread.submit(self._disconnect)
-        self._thread.shutdown(wait=True)
+        self._closing = True
+        self._wanted.set()
+        self._thread.join()
 
-    def _disconnect(self) -> None:
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            # Cleared before `_closing` is read: a close() from here on is seen now or wakes
+            # the next wait, never lost between the two.
+            self._wanted.clear()
+            if self._closing:
+                break
+            time.sleep(max(0.0, self._last + self._interval_s - time.monotonic()))
+            self._checkpoint()
+            self._last = time.monotonic()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
     def _checkpoint(self) -> None:
-        self._pending = False
         try:
             connection = self._connect()
             # Frames committed during a pass stay behind; a few passes usually catch up, and
@@ -437,16 +487,22 @@ class Checkpointer:
                 _busy, log, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if done >= log:
                     return
-        except sqlite3.Error:
+        except sqlite3.Error as err:
             # Only housekeeping: the writer's own autocheckpoint still bounds the WAL.
-            logger.warning("WAL checkpoint failed", exc_info=True)
+            warn(f"WAL checkpoint failed: {type(err).__name__}: {err}")
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             connection = sqlite3.connect(self._database, isolation_level=None)
             connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._connection = connection
         return self._connection
+
+
+def warn(message: str) -> None:
+    """A line on stderr, which the server logs should the writer exit (no logging module)."""
+    print(f"delivery writer: {message}", file=sys.stderr, flush=True)
 
 
 def serve_frames(
@@ -474,7 +530,6 @@ def main(argv: Sequence[str]) -> int:
         print("usage: sqlite_ingest.py DATABASE NORMAL|FULL", file=sys.stderr)
         return 2
     database, synchronous = argv
-    logging.basicConfig(format="delivery writer: %(message)s")
     try:
         connection = connect_writer(database, synchronous)
         serve_frames(sys.stdin.fileno(), sys.stdout.fileno(), connection, database, synchronous)
@@ -509,6 +564,14 @@ def _write_all(sink: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(sink, view) :]
+
+
+def _write_all_of(sink: int, parts: Sequence[bytes]) -> None:
+    # One writev for the batch, without first joining the payloads into one more copy.
+    written = os.writev(sink, parts) if parts else 0
+    total = sum(len(part) for part in parts)
+    if written < total:
+        _write_all(sink, b"".join(parts)[written:])
 
 
 def _parse_header(line: bytes) -> tuple[dict[str, Any], int]:

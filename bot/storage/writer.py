@@ -20,11 +20,14 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.storage import sqlite_ingest
 from bot.storage.models import NewDelivery, StorageError
-from bot.storage.store import Storage
+
+if TYPE_CHECKING:
+    # Only a type here: the intake process stores through the writer process alone.
+    from bot.storage.store import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -353,11 +356,12 @@ class ProcessDeliveryWriter:
             return channel
 
     async def _spawn(self) -> _Channel:
-        # -I: only the standard library, none of the server's environment (its secrets).
+        # -I: none of the server's environment (its secrets); -S: only the standard library.
         transport, channel = await asyncio.get_running_loop().subprocess_exec(
             _Channel,
             sys.executable,
             "-I",
+            "-S",
             str(_WRITER_SCRIPT),
             self._database,
             self._synchronous,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from bot.storage import InstallationChange, Storage
 from bot.storage.sqlite_ingest import (
     READY_LINE,
+    Checkpointer,
     DeliveryRow,
     FrameError,
     FrameReader,
@@ -272,3 +274,16 @@ def test_main_fails_on_an_unknown_synchronous_level(tmp_path: Path) -> None:
 def test_connect_writer_accepts_only_normal_or_full(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="NORMAL or FULL"):
         connect_writer(str(tmp_path / "gate.db"), "OFF")
+
+
+def test_a_checkpointer_closes_promptly_whenever_close_comes(database: Path) -> None:
+    # A close() racing a requested checkpoint must never be lost (the writer would then hang
+    # on exit, and its server would have to kill it).
+    for round_no in range(40):
+        checkpointer = Checkpointer(str(database), interval_s=0.001 * (round_no % 4))
+        for _ in range(round_no % 3):
+            checkpointer.request()
+        closer = threading.Thread(target=checkpointer.close)
+        closer.start()
+        closer.join(timeout=5)
+        assert not closer.is_alive(), f"close() hung in round {round_no}"
