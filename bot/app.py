@@ -1,21 +1,30 @@
-"""The aiohttp app factory: wires storage, the delivery writer, workers and the endpoints."""
+"""The App's factories: storage, the GitHub session and workers, with the intake beside them.
+
+`connector-gate serve` runs two processes (three with SQLite's writer): `create_workers_app`
+here, whose workers review pull requests, and the intake process it starts (bot.intake), the
+only one that listens. `create_app` puts the intake's endpoints and the workers in one
+process, for tests and embedding.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 
+from bot.intake.app import add_intake, running
+from bot.intake.link import IntakeConfig, IntakeProcess, WorkersStatus
 from bot.jobs import Handler, JobRunner
 from bot.logs import configure_logging
-from bot.metrics import Metrics, create_metrics
+from bot.metrics import IntakeMetrics, Metrics, create_metrics
 from bot.settings import Settings
 from bot.storage import Storage, StorageError, WritesDeliveries, create_delivery_writer
-from bot.webhooks import MAX_BODY_BYTES, WebhookReceiver
+from bot.webhooks import MAX_BODY_BYTES
 
 HandlerFactory = Callable[[web.Application], Handler]
 """Builds the delivery handler once the app's resources (storage, client session) exist."""
@@ -23,12 +32,11 @@ HandlerFactory = Callable[[web.Application], Handler]
 SETTINGS_KEY = web.AppKey("settings", Settings)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 STORAGE_KEY = web.AppKey("storage", Storage)
-WRITER_KEY = web.AppKey("writer", WritesDeliveries)
-RECEIVER_KEY = web.AppKey("receiver", WebhookReceiver)
 CLIENT_SESSION_KEY = web.AppKey("client_session", aiohttp.ClientSession)
 RUNNER_KEY = web.AppKey("runner", JobRunner)
+INTAKE_PROCESS_KEY = web.AppKey("intake_process", IntakeProcess)
 
-#: /readyz gives the database this long to answer.
+#: The database gets this long to answer a readiness check.
 _READY_TIMEOUT_S = 2.0
 
 logger = logging.getLogger(__name__)
@@ -40,22 +48,35 @@ def create_app(
     handler: Handler | None = None,
     handler_factory: HandlerFactory | None = None,
 ) -> web.Application:
-    """The App; resources start with the app and stop with it (nothing happens before).
+    """The whole App in one process; resources start with the app and stop with it.
 
     Without a handler no workers run: deliveries are stored and wait in the queue.
     """
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app[SETTINGS_KEY] = settings
-    app[METRICS_KEY] = create_metrics()
-    app.cleanup_ctx.append(_storage_context)
-    app.cleanup_ctx.append(_writer_context)
+    app = _resources(settings)
+    add_intake(
+        app,
+        webhook_secrets=settings.webhook_secrets,
+        open_writer=lambda metrics: _storage_writer(app, metrics),
+        workers=InProcessWorkers(app),
+    )
     app.cleanup_ctx.append(_client_session_context)
-    if handler is not None or handler_factory is not None:
-        app.cleanup_ctx.append(_runner_context(handler, handler_factory))
-    app.router.add_post("/webhook", _webhook)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
+    _add_runner(app, handler, handler_factory)
+    return app
+
+
+def create_workers_app(
+    settings: Settings,
+    port: int,
+    *,
+    host: str,
+    handler: Handler | None = None,
+    handler_factory: HandlerFactory | None = None,
+) -> web.Application:
+    """The workers' process of `serve`; the intake process starts last and stops first."""
+    app = _resources(settings)
+    app.cleanup_ctx.append(_client_session_context)
+    _add_runner(app, handler, handler_factory)
+    app.cleanup_ctx.append(_intake_process_context(host, port))
     return app
 
 
@@ -67,21 +88,109 @@ def serve(
     handler: Handler | None = None,
     handler_factory: HandlerFactory | None = None,
 ) -> None:
-    """Run the App until SIGINT/SIGTERM, then shut down gracefully."""
+    """Run the App until SIGINT/SIGTERM, then shut down gracefully (the intake first)."""
     configure_logging(known_secrets=(*settings.webhook_secrets, settings.private_key))
-    app = create_app(settings, handler=handler, handler_factory=handler_factory)
-    app.on_startup.append(_freeze_startup_objects)
-    logger.info("starting on %s:%d", host, port)
-    # aiohttp's own access log would add a line per request on the hot path; deliveries are
-    # logged by the receiver and the workers instead.
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    app = create_workers_app(
+        settings, port, host=host, handler=handler, handler_factory=handler_factory
+    )
+    asyncio.run(_run_until_stopped(app))
 
 
-async def _freeze_startup_objects(_app: web.Application) -> None:
-    # Everything loaded so far (modules, SQLAlchemy metadata...) lives as long as the process;
-    # keeping it out of the collector makes each collection on the hot path cheaper.
-    gc.collect()
-    gc.freeze()
+async def _run_until_stopped(app: web.Application) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    # Nothing listens in this process: the runner only gives the app its lifetime.
+    runner = web.AppRunner(app, handle_signals=False)
+    try:
+        await runner.setup()
+        logger.info("started")
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
+class InProcessWorkers:
+    """The intake's view of workers living in its own process (create_app)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def delivery_stored(self) -> None:
+        """Wake idle workers."""
+        _wake_workers(self._app)
+
+    async def status(self) -> WorkersStatus:
+        """The database's and the workers' state."""
+        return await workers_status(self._app)
+
+
+async def workers_status(app: web.Application) -> WorkersStatus:
+    """The database's state, the workers' and their metrics (queue depth refreshed)."""
+    storage, metrics = app[STORAGE_KEY], app[METRICS_KEY]
+    database = await _database_state(storage)
+    runner = app.get(RUNNER_KEY)
+    workers = "none" if runner is None else ("running" if runner.running else "stopped")
+    if database == "ok":
+        try:
+            metrics.queue_depth.set(await storage.queue_depth())
+        except StorageError:
+            logger.warning("metrics: queue depth unavailable")
+    return WorkersStatus(database=database, workers=workers, metrics=metrics.render())
+
+
+def _resources(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS_KEY] = settings
+    app[METRICS_KEY] = create_metrics()
+    app.cleanup_ctx.append(_storage_context)
+    return app
+
+
+def _add_runner(
+    app: web.Application, handler: Handler | None, handler_factory: HandlerFactory | None
+) -> None:
+    if handler is not None or handler_factory is not None:
+        app.cleanup_ctx.append(_runner_context(handler, handler_factory))
+
+
+def _storage_writer(
+    app: web.Application, metrics: IntakeMetrics
+) -> contextlib.AbstractAsyncContextManager[WritesDeliveries]:
+    writer = create_delivery_writer(
+        app[STORAGE_KEY],
+        sqlite_synchronous=app[SETTINGS_KEY].sqlite_synchronous,
+        on_process_start=metrics.writer_starts.inc,
+    )
+    return running(writer)
+
+
+def _intake_process_context(
+    host: str, port: int
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def intake_process_context(app: web.Application) -> AsyncIterator[None]:
+        settings, storage = app[SETTINGS_KEY], app[STORAGE_KEY]
+        config = IntakeConfig(
+            host=host,
+            port=port,
+            webhook_secrets=settings.webhook_secrets,
+            sqlite_file=storage.sqlite_file,
+            database_url=settings.database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
+
+        async def status() -> WorkersStatus:
+            return await workers_status(app)
+
+        intake = IntakeProcess(config, on_stored=lambda: _wake_workers(app), status_source=status)
+        await intake.start()
+        app[INTAKE_PROCESS_KEY] = intake
+        yield
+        await intake.stop()
+
+    return intake_process_context
 
 
 async def _storage_context(app: web.Application) -> AsyncIterator[None]:
@@ -96,25 +205,6 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     app[STORAGE_KEY] = storage
     yield
     await storage.close()
-
-
-async def _writer_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    writer = create_delivery_writer(
-        app[STORAGE_KEY],
-        sqlite_synchronous=settings.sqlite_synchronous,
-        on_process_start=app[METRICS_KEY].writer_starts.inc,
-    )
-    await writer.start()
-    app[WRITER_KEY] = writer
-    app[RECEIVER_KEY] = WebhookReceiver(
-        settings.webhook_secrets,
-        writer,
-        app[METRICS_KEY],
-        on_stored=lambda: _wake_workers(app),
-    )
-    yield
-    await writer.stop()
 
 
 async def _client_session_context(app: web.Application) -> AsyncIterator[None]:
@@ -153,30 +243,6 @@ def _wake_workers(app: web.Application) -> None:
         runner.notify()
 
 
-async def _webhook(request: web.Request) -> web.Response:
-    return await request.app[RECEIVER_KEY](request)
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
-
-
-async def _readyz(request: web.Request) -> web.Response:
-    app = request.app
-    database = await _database_state(app[STORAGE_KEY])
-    runner = app.get(RUNNER_KEY)
-    workers = "none" if runner is None else ("running" if runner.running else "stopped")
-    writer = app[WRITER_KEY].state
-    ready = database == "ok" and workers != "stopped" and writer != "stopped"
-    body = {
-        "status": "ready" if ready else "not ready",
-        "database": database,
-        "workers": workers,
-        "writer": writer,
-    }
-    return web.json_response(body, status=200 if ready else 503)
-
-
 async def _database_state(storage: Storage) -> str:
     try:
         await asyncio.wait_for(storage.ping(), _READY_TIMEOUT_S)
@@ -184,13 +250,3 @@ async def _database_state(storage: Storage) -> str:
         logger.warning("readiness: the database does not answer")
         return "unreachable"
     return "ok"
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS_KEY]
-    try:
-        metrics.queue_depth.set(await request.app[STORAGE_KEY].queue_depth())
-    except StorageError:
-        logger.warning("metrics: queue depth unavailable")
-    body, content_type = metrics.render()
-    return web.Response(body=body, headers={"Content-Type": content_type})

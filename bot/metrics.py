@@ -1,4 +1,9 @@
-"""Prometheus metrics of the App: deliveries, queue depth, job durations (one registry per app)."""
+"""Prometheus metrics of the App, in two sets: the intake's and the workers' (a registry each).
+
+The intake process and the workers' process count their own; /metrics, served by the intake,
+shows both (the workers' text comes over the link between the two processes). The families
+differ, so the two texts concatenate into one valid exposition.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,18 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 #: Job durations span from milliseconds (ignored events) to minutes (load tests).
 _JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800)
 
+#: The content type of the exposition text /metrics answers with.
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
 
 @dataclass(frozen=True, slots=True)
-class Metrics:
-    """The App's instruments, registered in their own registry."""
+class IntakeMetrics:
+    """The webhook intake's instruments, registered in their own registry."""
 
     registry: CollectorRegistry
-    """Registry /metrics renders (not the global one: several apps may live in one process)."""
+    """Registry these instruments live in (not the global one: several apps per process)."""
     deliveries: Counter
     """Webhook requests by outcome (accepted/rejected) and reason."""
-    queue_depth: Gauge
-    """Deliveries queued or running, refreshed at each scrape."""
-    job_duration: Histogram
-    """Seconds spent handling a delivery, by outcome (done/retry/dead)."""
     writer_starts: Counter
     """Delivery writer processes started (SQLite): more than one means one was replaced."""
     _delivery_counts: dict[str, Counter] = field(default_factory=dict)
@@ -36,15 +40,31 @@ class Metrics:
             counter = self._delivery_counts[reason] = self.deliveries.labels(outcome, reason)
         counter.inc()
 
-    def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def render(self) -> str:
+        """The exposition text of these instruments."""
+        return generate_latest(self.registry).decode()
 
 
-def create_metrics() -> Metrics:
-    """Fresh instruments in a fresh registry."""
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The workers' instruments: the queue and the jobs."""
+
+    registry: CollectorRegistry
+    """Registry these instruments live in."""
+    queue_depth: Gauge
+    """Deliveries queued or running, refreshed at each scrape."""
+    job_duration: Histogram
+    """Seconds spent handling a delivery, by outcome (done/retry/dead)."""
+
+    def render(self) -> str:
+        """The exposition text of these instruments."""
+        return generate_latest(self.registry).decode()
+
+
+def create_intake_metrics() -> IntakeMetrics:
+    """Fresh intake instruments in a fresh registry."""
     registry = CollectorRegistry()
-    return Metrics(
+    return IntakeMetrics(
         registry=registry,
         deliveries=Counter(
             "connector_gate_webhook_deliveries",
@@ -52,6 +72,19 @@ def create_metrics() -> Metrics:
             ["outcome", "reason"],
             registry=registry,
         ),
+        writer_starts=Counter(
+            "connector_gate_delivery_writer_starts",
+            "Delivery writer processes started (SQLite); more than one: one was replaced.",
+            registry=registry,
+        ),
+    )
+
+
+def create_metrics() -> Metrics:
+    """Fresh workers' instruments in a fresh registry."""
+    registry = CollectorRegistry()
+    return Metrics(
+        registry=registry,
         queue_depth=Gauge(
             "connector_gate_queue_depth",
             "Deliveries queued or running.",
@@ -62,11 +95,6 @@ def create_metrics() -> Metrics:
             "Time spent handling one delivery.",
             ["outcome"],
             buckets=_JOB_BUCKETS,
-            registry=registry,
-        ),
-        writer_starts=Counter(
-            "connector_gate_delivery_writer_starts",
-            "Delivery writer processes started (SQLite); more than one: one was replaced.",
             registry=registry,
         ),
     )

@@ -8,6 +8,7 @@ import sys
 
 from bot.app import serve
 from bot.dispatch import handler_factory
+from bot.intake.link import IntakeError
 from bot.settings import Settings, SettingsError
 from bot.storage import StorageError
 
@@ -20,8 +21,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
         return 2
     try:
         serve(settings, args.port, host=args.host, handler_factory=handler_factory)
-    except StorageError as exc:
-        # The database or the delivery writer could not be opened: no traceback, the cause.
+    except (StorageError, IntakeError) as exc:
+        # The database, the delivery writer or the port could not be opened: the cause only.
         print(f"connector-gate: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -29,6 +29,7 @@ from bot.storage.models import (
     StorageError,
     StoredDelivery,
     Waiver,
+    utcnow,
 )
 from bot.storage.sqlite_ingest import (
     delivery_row,
@@ -44,11 +45,6 @@ Clock = Callable[[], datetime]
 _MAX_ERROR_CHARS = 4000
 
 _D = schema.deliveries
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class Storage:

@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from bot.metrics import Metrics
-from bot.storage import NewDelivery, StorageError, WritesDeliveries
+from bot.metrics import IntakeMetrics
+from bot.storage.models import NewDelivery, StorageError
+from bot.storage.writer import WritesDeliveries
 from bot.webhooks.intake import (
     ACCEPTED,
     DUPLICATE,
@@ -29,7 +30,7 @@ class WebhookReceiver:
         self,
         secrets: Sequence[str],
         writer: WritesDeliveries,
-        metrics: Metrics,
+        metrics: IntakeMetrics,
         on_stored: Callable[[], None] = lambda: None,
     ) -> None:
         self._secrets = tuple(secrets)

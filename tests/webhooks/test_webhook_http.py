@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bot.app import WRITER_KEY
+from bot.intake.app import WRITER_KEY
 from bot.storage import DeliveryStatus, ProcessDeliveryWriter
 from bot.webhooks import MAX_BODY_BYTES, is_interesting
 
