@@ -116,7 +116,13 @@ class Measurement:
     child_ms_per_request: float
     """The part of it spent in child processes (ours: the SQLite writer process)."""
     processes: int
-    """How many processes the server runs (ours: the server and its writer)."""
+    """How many processes the server runs (ours: the intake and its writer)."""
+    workers_rss_mb: float = 0.0
+    """Ours: the workers' process of `serve` (RSS), which starts the intake and never listens."""
+    workers_ms_per_request: float = 0.0
+    """Ours: CPU of the workers' process per response (it hears of every stored batch)."""
+    rss_by_process: tuple[tuple[str, float], ...] = ()
+    """Each measured process (by its program) and its peak RSS in MB (VmHWM)."""
 
     @property
     def rps(self) -> float:
@@ -161,7 +167,7 @@ def prepare_database(database: Path) -> None:
 
 
 def serve_ours(port: int, database: Path) -> None:
-    """The App as deployed, without workers: create_app(settings) through bot.app.serve."""
+    """The App as deployed, without a handler: bot.app.serve, which starts the intake process."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -326,18 +332,44 @@ def memory_mb(pid: int) -> tuple[float, float, float]:
     return rss, peak, pss
 
 
+def intake_pid(pid: int) -> int:
+    """Ours: the intake process under `serve` (the one that listens); the floor: itself."""
+    for process in process_tree(pid):
+        with contextlib.suppress(OSError):
+            if b"bot.intake" in Path(f"/proc/{process}/cmdline").read_bytes():
+                return process
+    return pid
+
+
+def own_cpu_and_rss(pid: int) -> tuple[float, float]:
+    """CPU seconds of every thread of `pid` alone, and its VmRSS in MB."""
+    used = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        used += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return used, int(line.split()[1]) / 1024
+    return used, 0.0
+
+
 def measure(
     kind: str, wrk: str, data: Path, scratch: Path, args: argparse.Namespace, round_no: int
 ) -> Measurement:
-    with server_process(kind, scratch) as (pid, port):
+    with server_process(kind, scratch) as (top, port):
+        pid = intake_pid(top)
         url = f"http://127.0.0.1:{port}"
         run_wrk(wrk, url, data, args, f"warm{round_no}{kind}", args.warm_up)
         main_before, own_before, children_before = cpu_seconds(pid)
+        workers_before, _ = own_cpu_and_rss(top) if top != pid else (0.0, 0.0)
         result = run_wrk(wrk, url, data, args, f"run{round_no}{kind}", args.duration)
         main_after, own_after, children_after = cpu_seconds(pid)
+        workers_after, workers_rss = own_cpu_and_rss(top) if top != pid else (0.0, 0.0)
         rss, peak, pss = memory_mb(pid)
         processes = len(process_tree(pid))
+        breakdown = tuple((program(p), memory_mb_of(p)) for p in process_tree(pid))
     served = max(result["requests"], 1)
+    workers_cpu = workers_after - workers_before
     return Measurement(
         server=kind,
         requests=result["requests"],
@@ -350,12 +382,34 @@ def measure(
         peak_rss_mb=peak,
         pss_mb=pss,
         cpu_ms_per_request=1000
-        * (own_after - own_before + children_after - children_before)
+        * (own_after - own_before + children_after - children_before + workers_cpu)
         / served,
         main_ms_per_request=1000 * (main_after - main_before) / served,
         child_ms_per_request=1000 * (children_after - children_before) / served,
         processes=processes,
+        workers_rss_mb=workers_rss,
+        workers_ms_per_request=1000 * workers_cpu / served,
+        rss_by_process=breakdown,
     )
+
+
+def program(pid: int) -> str:
+    """A short name for a measured process: the module or script it runs."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    for index, word in enumerate(argv):
+        if word == "-m" and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.endswith(".py"):
+            return Path(word).name
+    return argv[0]
+
+
+def memory_mb_of(pid: int) -> float:
+    """One process's peak RSS (VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -366,7 +420,7 @@ def print_runs(runs: Sequence[Measurement]) -> None:
         f"{'server':<6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'peak MB':>8}"
         f" {'PSS MB':>7}"
         f" {'CPU ms/req':>10} {'loop ms/req':>11} {'child ms/req':>12} {'procs':>5}"
-        f" {'non-202':>8} {'sock err':>8}"
+        f" {'non-202':>8} {'sock err':>8} {'workers MB':>10} {'workers ms/req':>14}"
     )
     for m in runs:
         print(
@@ -374,7 +428,7 @@ def print_runs(runs: Sequence[Measurement]) -> None:
             f" {m.peak_rss_mb:>8.1f} {m.pss_mb:>7.1f} {m.cpu_ms_per_request:>10.3f}"
             f" {m.main_ms_per_request:>11.3f}"
             f" {m.child_ms_per_request:>12.3f} {m.processes:>5} {m.not_202:>8}"
-            f" {m.socket_errors:>8}"
+            f" {m.socket_errors:>8} {m.workers_rss_mb:>10.1f} {m.workers_ms_per_request:>14.3f}"
         )
 
 
@@ -406,10 +460,14 @@ def print_targets(runs: Sequence[Measurement]) -> None:
         f" -> {verdict(p99 < P99_TARGET_MS)}"
     )
     pss = max(m.pss_mb for m in ours)
+    workers = max(m.workers_rss_mb for m in ours)
     print(
-        f"ours RSS < {RSS_TARGET_MB:.0f} MB: peak {rss:.1f} MB, all processes summed"
+        f"ours RSS < {RSS_TARGET_MB:.0f} MB: peak {rss:.1f} MB, the intake and its writer summed"
         f" (PSS {pss:.1f} MB) -> {verdict(rss < RSS_TARGET_MB)}"
     )
+    last = ", ".join(f"{name} {mb:.1f} MB" for name, mb in ours[-1].rss_by_process)
+    print(f"  peak RSS by process, last run: {last}")
+    print(f"  beside them, the workers' process of serve (never listens): {workers:.1f} MB RSS")
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
