@@ -35,6 +35,11 @@ START_TIMEOUT_S = 60.0
 #: How long a stopping intake may take to answer what it holds and close its writer.
 STOP_TIMEOUT_S = 30.0
 
+#: Least time between two `stored` lines: the first delivery after a quiet spell wakes the
+#: workers at once, a burst wakes them at most this often (each line wakes the workers'
+#: process, which shares the cores with the intake).
+STORED_INTERVAL_S = 0.01
+
 #: A status answer longer than this is not one (metrics text is a few kilobytes).
 _MAX_LINE_BYTES = 1 << 20
 
@@ -151,14 +156,16 @@ class WorkersLink(asyncio.Protocol):
         self._waiting: dict[int, asyncio.Future[WorkersStatus]] = {}
         self._partial = b""
         self._stored_pending = False
+        self._next_stored_at = 0.0
         self.closed = asyncio.Event()
         """Set once the input ends: time to stop."""
 
     def delivery_stored(self) -> None:
-        """Wake the workers; many deliveries stored in one loop turn send one line."""
+        """Wake the workers: at once after a quiet spell, else after STORED_INTERVAL_S."""
         if not self._stored_pending:
             self._stored_pending = True
-            asyncio.get_running_loop().call_soon(self._send_stored)
+            loop = asyncio.get_running_loop()
+            loop.call_later(max(0.0, self._next_stored_at - loop.time()), self._send_stored)
 
     async def status(self) -> WorkersStatus:
         """The workers' status, or UNREACHABLE if they do not answer in time."""
@@ -205,6 +212,7 @@ class WorkersLink(asyncio.Protocol):
 
     def _send_stored(self) -> None:
         self._stored_pending = False
+        self._next_stored_at = asyncio.get_running_loop().time() + STORED_INTERVAL_S
         self._write(b"stored\n")
 
 
