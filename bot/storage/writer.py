@@ -347,6 +347,9 @@ class ProcessDeliveryWriter:
         return await future
 
     async def _current_channel(self) -> _Channel:
+        channel = self._channel
+        if self._running and channel is not None and not channel.ended:
+            return channel  # the hot path: no lock while the process runs
         async with self._spawning:
             if not self._running:
                 raise StorageError("the delivery writer is not running")
