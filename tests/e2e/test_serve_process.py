@@ -317,6 +317,43 @@ async def test_sigterm_mid_review_exits_cleanly_within_the_grace_period(
         serve.process.stop()
 
 
+def intake_of(serve: ServeProcess) -> int:
+    """The pid of the intake process serve started (the one that listens)."""
+    for task in Path(f"/proc/{serve.process.pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"bot.intake" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    raise AssertionError("serve runs no intake process")
+
+
+async def test_the_intake_holds_no_app_setting_and_is_replaced_when_it_dies(
+    world: World, main_serve: ServeProcess, session: aiohttp.ClientSession
+) -> None:
+    await main_serve.wait_ready()
+    first = intake_of(main_serve)
+    environ = Path(f"/proc/{first}/environ").read_bytes().split(b"\0")
+    assert not [v for v in environ if v.startswith((b"GITHUB_", b"CONNECTOR_GATE_"))]
+    assert world.key.private_pem.encode()[40:80] not in b"".join(environ)
+
+    os.kill(first, signal.SIGKILL)
+    async with asyncio.timeout(60):
+        while not await _replaced(session, main_serve, first):
+            await asyncio.sleep(0.1)
+    assert main_serve.process.exited() is None
+    # A closed PR: stored and handled, without starting another review.
+    payload = pull_payload("closed", OPENED, head_sha(OPENED))
+    assert await deliver(session, main_serve.url, SECRET, "pull_request", payload) == 202
+    assert "intake process exited" in main_serve.process.output()
+
+
+async def _replaced(session: aiohttp.ClientSession, serve: ServeProcess, old: int) -> bool:
+    try:
+        async with session.get(f"{serve.url}/readyz") as response:
+            return response.status == 200 and intake_of(serve) != old
+    except (aiohttp.ClientError, AssertionError, OSError):
+        return False
+
+
 @pytest.mark.parametrize(
     ("variable", "change"),
     [
