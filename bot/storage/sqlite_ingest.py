@@ -182,6 +182,8 @@ if TYPE_CHECKING:
         @property
         def payload(self) -> str: ...
         @property
+        def body(self) -> bytes: ...
+        @property
         def installation_change(self) -> _InstallationChange | None: ...
 
 
@@ -195,7 +197,7 @@ def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> Delive
         action=delivery.action,
         installation_id=delivery.installation_id,
         repo=delivery.repo,
-        payload=delivery.payload.encode(),
+        payload=delivery.body or delivery.payload.encode(),
         # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime.
         received_at=received_at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
         change=(

@@ -109,7 +109,7 @@ def check_delivery(
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     if not is_interesting(event, action):
         return IGNORED
-    return _new_delivery(headers["X-GitHub-Delivery"], event, action, payload, text)
+    return _new_delivery(headers["X-GitHub-Delivery"], event, action, payload, text, body)
 
 
 def is_interesting(event: str, action: str | None) -> bool:
@@ -161,7 +161,12 @@ def _parse_object(body: bytes) -> tuple[str, dict[str, Any]] | None:
 
 
 def _new_delivery(
-    delivery_id: str, event: str, action: str | None, payload: dict[str, Any], text: str
+    delivery_id: str,
+    event: str,
+    action: str | None,
+    payload: dict[str, Any],
+    text: str,
+    body: bytes,
 ) -> NewDelivery:
     installation_id = _nested(payload, "installation", "id")
     return NewDelivery(
@@ -172,6 +177,7 @@ def _new_delivery(
         repo=_nested_str(payload, "repository", "full_name"),
         payload=text,  # exactly what GitHub signed
         installation_change=installation_change(event, action, payload),
+        body=body,
     )
 
 
