@@ -198,14 +198,18 @@ def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> Delive
         installation_id=delivery.installation_id,
         repo=delivery.repo,
         payload=delivery.body or delivery.payload.encode(),
-        # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime.
-        received_at=received_at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
+        received_at=_stored_time(received_at),
         change=(
             None
             if change is None
             else (change.installation_id, change.account, change.suspended, change.deleted)
         ),
     )
+
+
+def _stored_time(moment: datetime) -> str:
+    # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def encode_frame(row: DeliveryRow) -> bytes:
@@ -215,18 +219,50 @@ def encode_frame(row: DeliveryRow) -> bytes:
 
 def frame_header(row: DeliveryRow) -> bytes:
     """The header line of a delivery's frame (the payload follows it)."""
-    header = {
-        "seq": row.seq,
-        "id": row.delivery_id,
-        "event": row.event,
-        "action": row.action,
-        "installation": row.installation_id,
-        "repo": row.repo,
-        "at": row.received_at,
-        "change": row.change,
-        "size": len(row.payload),
-    }
-    return json.dumps(header, separators=(",", ":")).encode() + b"\n"
+    return _header_line(
+        row.seq,
+        row.delivery_id,
+        row.event,
+        row.action,
+        row.installation_id,
+        row.repo,
+        row.received_at,
+        row.change,
+        len(row.payload),
+    )
+
+
+def delivery_frame(seq: int, delivery: _Delivery, received_at: datetime) -> tuple[bytes, bytes]:
+    """The frame of `delivery` as (header line, payload), without building its DeliveryRow.
+
+    The server's hot path: equal to frame_header(delivery_row(...)) and the row's payload.
+    """
+    payload = delivery.body or delivery.payload.encode()
+    change = delivery.installation_change
+    header = _header_line(
+        seq,
+        delivery.delivery_id,
+        delivery.event,
+        delivery.action,
+        delivery.installation_id,
+        delivery.repo,
+        _stored_time(received_at),
+        None
+        if change is None
+        else (change.installation_id, change.account, change.suspended, change.deleted),
+        len(payload),
+    )
+    return header, payload
+
+
+#: A header line is a JSON array in this order (an array encodes in half the time of an object).
+_HEADER_FIELDS = ("seq", "id", "event", "action", "installation", "repo", "at", "change", "size")
+
+_encode_header = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _header_line(*fields: object) -> bytes:
+    return _encode_header(fields).encode() + b"\n"
 
 
 class FrameReader:
@@ -234,7 +270,7 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
-        self._header: tuple[dict[str, Any], int] | None = None
+        self._header: tuple[list[Any], int] | None = None
         """The parsed header of a frame whose payload is still arriving."""
         self._header_bytes = 0
         """The length of that header's line, newline included."""
@@ -576,35 +612,37 @@ def _write_all_of(sink: int, parts: Sequence[bytes]) -> None:
         _write_all(sink, b"".join(parts)[written:])
 
 
-def _parse_header(line: bytes) -> tuple[dict[str, Any], int]:
+def _parse_header(line: bytes) -> tuple[list[Any], int]:
     try:
         header = json.loads(line)
     except ValueError:
         raise FrameError("frame header is not JSON") from None
-    if not isinstance(header, dict) or not isinstance(header.get("size"), int):
+    if not isinstance(header, list) or len(header) != len(_HEADER_FIELDS):
+        raise FrameError("frame header is not an array of its fields")
+    size = header[-1]
+    if not isinstance(size, int):
         raise FrameError("frame header lacks its size")
-    size: int = header["size"]
     if size < 0:
         raise FrameError("frame size is negative")
     return header, size
 
 
-def _row(header: dict[str, Any], payload: bytes) -> DeliveryRow:
-    change = header.get("change")
+def _row(header: list[Any], payload: bytes) -> DeliveryRow:
+    seq, delivery_id, event, action, installation_id, repo, at, change, _size = header
     try:
         return DeliveryRow(
-            seq=int(header["seq"]),
-            delivery_id=str(header["id"]),
-            event=str(header["event"]),
-            action=header.get("action"),
-            installation_id=header.get("installation"),
-            repo=header.get("repo"),
+            seq=int(seq),
+            delivery_id=str(delivery_id),
+            event=str(event),
+            action=action,
+            installation_id=installation_id,
+            repo=repo,
             payload=payload,
-            received_at=str(header["at"]),
+            received_at=str(at),
             change=tuple(change) if isinstance(change, list) else None,
         )
-    except (KeyError, TypeError, ValueError):
-        raise FrameError("frame header lacks a field") from None
+    except (TypeError, ValueError):
+        raise FrameError("frame header has a field of the wrong kind") from None
 
 
 def _values(row: DeliveryRow, ref: str | None) -> tuple[object, ...]:

@@ -345,12 +345,12 @@ class ProcessDeliveryWriter:
         self._seq += 1
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         channel.pending[self._seq] = future
-        row = sqlite_ingest.delivery_row(self._seq, delivery, self._clock())
+        frame = sqlite_ingest.delivery_frame(self._seq, delivery, self._clock())
         if not channel.outbox:
             # One write per turn of the event loop for every frame of that turn: a pipe write
             # wakes the writer process, and that costs more than copying the bytes.
             asyncio.get_running_loop().call_soon(channel.flush)
-        channel.outbox += (sqlite_ingest.frame_header(row), row.payload)
+        channel.outbox += frame
         return await future
 
     async def _current_channel(self) -> _Channel:

@@ -22,6 +22,7 @@ from bot.storage.sqlite_ingest import (
     FrameReader,
     PayloadLog,
     connect_writer,
+    delivery_frame,
     delivery_row,
     encode_frame,
     main,
@@ -57,6 +58,13 @@ def row(seq: int, delivery_id: str, **overrides: Any) -> DeliveryRow:
 
 def test_round_trip_keeps_every_field() -> None:
     assert FrameReader().feed(encode_frame(ROW)) == [ROW]
+
+
+def test_the_servers_frame_equals_the_rows_frame() -> None:
+    change = InstallationChange(9, "acme", deleted=True)
+    for delivery in (new_delivery("d-4", installation_change=change), new_delivery("d-5")):
+        header, payload = delivery_frame(4, delivery, RECEIVED)
+        assert header + payload == encode_frame(delivery_row(4, delivery, RECEIVED))
 
 
 def test_delivery_row_takes_the_installation_change_and_utc_time() -> None:
@@ -109,12 +117,12 @@ def test_a_header_just_under_the_limit_waits_for_its_newline() -> None:
     ("data", "message"),
     [
         (b"not json\n", "not JSON"),
-        (b'{"seq": 1, "id": "d-1"}\n', "lacks its size"),
-        (b"[1, 2]\n", "lacks its size"),
-        (b'{"size": "3"}\nabc', "lacks its size"),
-        (b'{"size": -1}\n', "negative"),
-        (b'{"size": 0}\n', "lacks a field"),
-        (b"{" + b" " * 4095, "too long"),
+        (b'{"seq": 1, "id": "d-1", "size": 3}\nabc', "not an array of its fields"),
+        (b"[1, 2]\n", "not an array of its fields"),
+        (b'[1, "d", "e", null, null, null, "t", null, "3"]\nabc', "lacks its size"),
+        (b'[1, "d", "e", null, null, null, "t", null, -1]\n', "negative"),
+        (b'[{}, "d", "e", null, null, null, "t", null, 0]\n', "wrong kind"),
+        (b"[" + b" " * 4095, "too long"),
     ],
 )
 def test_what_is_not_a_frame_is_refused(data: bytes, message: str) -> None:
