@@ -350,6 +350,9 @@ class IntakeProcess:
         channel.send(self._config.to_line())
         try:
             await asyncio.wait_for(asyncio.shield(channel.started), START_TIMEOUT_S)
+        except TimeoutError:
+            await _stop_channel(channel)
+            raise IntakeError(f"the intake did not listen within {START_TIMEOUT_S:.0f} s") from None
         except BaseException:
             await _stop_channel(channel)
             raise
@@ -371,8 +374,8 @@ class IntakeProcess:
             await asyncio.sleep(1.0)
             try:
                 self._channel = await self._spawn()
-            except (IntakeError, TimeoutError) as err:
-                logger.error("the intake did not start again: %s", err or "timed out")
+            except IntakeError as err:
+                logger.error("the intake did not start again: %s", err)
 
 
 async def _stop_channel(channel: _IntakeChannel) -> None:
