@@ -489,7 +489,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each server, alternated")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--max-requests", type=int, default=60_000, help="cap per run")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="cap per run")
     parser.add_argument("--bodies", type=int, default=64, help="distinct payloads, cycled")
     parser.add_argument("--serve", choices=("floor", "ours", "prepare"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
