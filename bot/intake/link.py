@@ -172,15 +172,16 @@ class WorkersLink(asyncio.Protocol):
         if self.closed.is_set():
             return UNREACHABLE
         self._numbers += 1
+        number = self._numbers
         future: asyncio.Future[WorkersStatus] = asyncio.get_running_loop().create_future()
-        self._waiting[self._numbers] = future
-        self._write(f"status {self._numbers}\n".encode())
+        self._waiting[number] = future
+        self._write(f"status {number}\n".encode())
         try:
             return await asyncio.wait_for(future, STATUS_TIMEOUT_S)
         except TimeoutError:
             return UNREACHABLE
         finally:
-            self._waiting.pop(self._numbers, None)
+            self._waiting.pop(number, None)
 
     def send(self, line: str) -> None:
         """Send one line (ready, failed ...)."""

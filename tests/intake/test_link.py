@@ -103,6 +103,20 @@ async def test_a_status_request_is_answered_by_its_number() -> None:
     assert await asking == WorkersStatus(database="ok", workers="none")
 
 
+async def test_concurrent_requests_each_get_their_own_answer() -> None:
+    sent: list[bytes] = []
+    workers = WorkersLink(sent.append)
+    first = asyncio.create_task(workers.status())
+    second = asyncio.create_task(workers.status())
+    await asyncio.sleep(0)
+    assert sent == [b"status 1\n", b"status 2\n"]
+    workers.data_received(b'2 {"database": "ok", "workers": "stopped"}\n')
+    assert (await second).workers == "stopped"
+    workers.data_received(b'1 {"database": "ok", "workers": "running"}\n')
+    assert (await first).workers == "running"
+    assert not workers._waiting, "answered requests leave nothing behind"
+
+
 async def test_no_answer_in_time_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(link, "STATUS_TIMEOUT_S", 0.01)
     assert await WorkersLink(lambda _line: None).status() == UNREACHABLE
