@@ -184,7 +184,12 @@ def _intake_process_context(
         async def status() -> WorkersStatus:
             return await workers_status(app)
 
-        intake = IntakeProcess(config, on_stored=lambda: _wake_workers(app), status_source=status)
+        intake = IntakeProcess(
+            config,
+            on_stored=lambda: _wake_workers(app),
+            status_source=status,
+            on_start=app[METRICS_KEY].intake_starts.inc,
+        )
         await intake.start()
         app[INTAKE_PROCESS_KEY] = intake
         yield

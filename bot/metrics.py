@@ -55,6 +55,8 @@ class Metrics:
     """Deliveries queued or running, refreshed at each scrape."""
     job_duration: Histogram
     """Seconds spent handling a delivery, by outcome (done/retry/dead)."""
+    intake_starts: Counter
+    """Intake processes started by `serve`: more than one means one was replaced."""
 
     def render(self) -> str:
         """The exposition text of these instruments."""
@@ -95,6 +97,11 @@ def create_metrics() -> Metrics:
             "Time spent handling one delivery.",
             ["outcome"],
             buckets=_JOB_BUCKETS,
+            registry=registry,
+        ),
+        intake_starts=Counter(
+            "connector_gate_intake_starts",
+            "Intake processes started by serve; more than one: one was replaced.",
             registry=registry,
         ),
     )

@@ -301,15 +301,15 @@ class IntakeProcess:
         *,
         on_stored: Callable[[], None],
         status_source: StatusSource,
+        on_start: Callable[[], None] = lambda: None,
     ) -> None:
         self._config = config
         self._on_stored = on_stored
         self._status_source = status_source
+        self._on_start = on_start
         self._channel: _IntakeChannel | None = None
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
-        self.starts = 0
-        """Intake processes started (more than one: one was replaced)."""
 
     async def start(self) -> None:
         """Start the intake and wait until it listens; IntakeError with its reason if not."""
@@ -357,7 +357,7 @@ class IntakeProcess:
         except BaseException:
             await _stop_channel(channel)
             raise
-        self.starts += 1
+        self._on_start()
         pid = channel.transport.get_pid() if channel.transport else None
         logger.info("intake process %s listening on port %d", pid, self._config.port)
         return channel

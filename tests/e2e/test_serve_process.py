@@ -344,6 +344,8 @@ async def test_the_intake_holds_no_app_setting_and_is_replaced_when_it_dies(
     payload = pull_payload("closed", OPENED, head_sha(OPENED))
     assert await deliver(session, main_serve.url, SECRET, "pull_request", payload) == 202
     assert "intake process exited" in main_serve.process.output()
+    async with session.get(f"{main_serve.url}/metrics") as response:
+        assert "connector_gate_intake_starts_total 2.0" in await response.text()
 
 
 async def _replaced(session: aiohttp.ClientSession, serve: ServeProcess, old: int) -> bool:
