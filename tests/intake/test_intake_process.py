@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from bot.intake.link import IntakeConfig, IntakeError, IntakeProcess, WorkersStatus
-from bot.storage import Storage
 from bot.webhooks.signature import sign
+from tests.support.sqlite import migrated_sqlite_file
 
 SECRET = "intake-process-secret"
 OPENED = Path(__file__).resolve().parents[1] / "fixtures/webhooks/pull_request/opened.json"
@@ -20,11 +20,7 @@ OPENED = Path(__file__).resolve().parents[1] / "fixtures/webhooks/pull_request/o
 
 @pytest.fixture
 async def database(tmp_path: Path) -> Path:
-    path = tmp_path / "gate.db"
-    storage = Storage.from_url(f"sqlite:///{path}")
-    await storage.migrate()
-    await storage.close()
-    return path
+    return await migrated_sqlite_file(tmp_path / "gate.db")
 
 
 def config_for(database: Path, port: int) -> IntakeConfig:

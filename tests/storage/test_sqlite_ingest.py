@@ -30,6 +30,7 @@ from bot.storage.sqlite_ingest import (
     serve_frames,
 )
 from tests.support.deliveries import assert_stored_as_sent, new_delivery
+from tests.support.sqlite import migrated_sqlite_file
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
@@ -136,11 +137,7 @@ def test_what_is_not_a_frame_is_refused(data: bytes, message: str) -> None:
 @pytest.fixture
 async def database(tmp_path: Path) -> Path:
     """A migrated, empty SQLite file (no connection left open)."""
-    path = tmp_path / "gate.db"
-    storage = Storage.from_url(f"sqlite:///{path}")
-    await storage.migrate()
-    await storage.close()
-    return path
+    return await migrated_sqlite_file(tmp_path / "gate.db")
 
 
 def serve(database: Path, batches: Sequence[Sequence[DeliveryRow]], tail: bytes = b"") -> list[str]:
