@@ -34,7 +34,6 @@ METRICS_KEY = web.AppKey("metrics", Metrics)
 STORAGE_KEY = web.AppKey("storage", Storage)
 CLIENT_SESSION_KEY = web.AppKey("client_session", aiohttp.ClientSession)
 RUNNER_KEY = web.AppKey("runner", JobRunner)
-INTAKE_PROCESS_KEY = web.AppKey("intake_process", IntakeProcess)
 
 #: The database gets this long to answer a readiness check.
 _READY_TIMEOUT_S = 2.0
@@ -191,7 +190,6 @@ def _intake_process_context(
             on_start=app[METRICS_KEY].intake_starts.inc,
         )
         await intake.start()
-        app[INTAKE_PROCESS_KEY] = intake
         yield
         await intake.stop()
 

@@ -30,7 +30,7 @@ def main() -> int:
 
 
 async def _serve(config: IntakeConfig) -> int:
-    link, _ = await connect_workers_link()
+    link = await connect_workers_link()
     runner = web.AppRunner(create_intake_app(config, link), access_log=None, handle_signals=False)
     try:
         await runner.setup()

@@ -217,13 +217,13 @@ class WorkersLink(asyncio.Protocol):
         self._write(b"stored\n")
 
 
-async def connect_workers_link() -> tuple[WorkersLink, asyncio.WriteTransport]:
+async def connect_workers_link() -> WorkersLink:
     """The link over this process's stdin (answers) and stdout (requests)."""
     loop = asyncio.get_running_loop()
     writer, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb", 0))
     link = WorkersLink(writer.write)
     await loop.connect_read_pipe(lambda: link, os.fdopen(0, "rb", 0))
-    return link, writer
+    return link
 
 
 # -- the workers' side ----------------------------------------------------------------------

@@ -15,9 +15,9 @@ stays small (no SQLAlchemy, no aiohttp): it only ever inserts deliveries, and th
 that created the tables are the server's job.
 
 Frames, server to writer: a JSON header line, then exactly `size` bytes of payload (UTF-8).
-  {"seq": 7, "id": "...", "event": "...", "action": ..., "installation": ..., "repo": ...,
-   "at": "2026-01-01 00:00:00.000000", "change": [id, account, suspended, deleted] | null,
-   "size": 24576}
+The header is an array: [seq, id, event, action, installation, repo, at, change, size], e.g.
+  [7, "...", "pull_request", "opened", 42, "acme/connectors", "2026-01-01 00:00:00.000000",
+   null, 24576]   (change: [id, account, suspended, deleted] for installation events)
 Answers, writer to server: `0 ready` once the database and the payload folder are open, then
 `7 new`, `7 duplicate` or `7 error <reason>`, one line per frame.
 """
@@ -233,26 +233,9 @@ def frame_header(row: DeliveryRow) -> bytes:
 
 
 def delivery_frame(seq: int, delivery: _Delivery, received_at: datetime) -> tuple[bytes, bytes]:
-    """The frame of `delivery` as (header line, payload), without building its DeliveryRow.
-
-    The server's hot path: equal to frame_header(delivery_row(...)) and the row's payload.
-    """
-    payload = delivery.body or delivery.payload.encode()
-    change = delivery.installation_change
-    header = _header_line(
-        seq,
-        delivery.delivery_id,
-        delivery.event,
-        delivery.action,
-        delivery.installation_id,
-        delivery.repo,
-        _stored_time(received_at),
-        None
-        if change is None
-        else (change.installation_id, change.account, change.suspended, change.deleted),
-        len(payload),
-    )
-    return header, payload
+    """The frame of `delivery` as (header line, payload): the two parts the server writes."""
+    row = delivery_row(seq, delivery, received_at)
+    return frame_header(row), row.payload
 
 
 #: A header line is a JSON array in this order (an array encodes in half the time of an object).
