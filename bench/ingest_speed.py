@@ -117,6 +117,10 @@ class Measurement:
     """The part of it spent in child processes (ours: the SQLite writer process)."""
     processes: int
     """How many processes the server runs (ours: the intake and its writer)."""
+    loop_busy: float = 0.0
+    """Share of the run's wall time the event loop's thread spent on a CPU."""
+    loop_waiting: float = 0.0
+    """Share of it the loop's thread was runnable but waited for a CPU (schedstat)."""
     workers_rss_mb: float = 0.0
     """Ours: the workers' process of `serve` (RSS), which starts the intake and never listens."""
     workers_ms_per_request: float = 0.0
@@ -323,6 +327,12 @@ def cpu_seconds(pid: int) -> tuple[float, float, float]:
     return main, own, children
 
 
+def loop_schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of the loop's thread."""
+    fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
 def memory_mb(pid: int) -> tuple[float, float, float]:
     """(VmRSS, VmHWM, Pss) summed over the server's processes, in MB.
 
@@ -373,15 +383,18 @@ def measure(
         url = f"http://127.0.0.1:{port}"
         run_wrk(wrk, url, data, args, f"warm{round_no}{kind}", args.warm_up)
         main_before, own_before, children_before = cpu_seconds(pid)
+        ran_before, waited_before = loop_schedstat(pid)
         workers_before, _ = own_cpu_and_rss(top) if top != pid else (0.0, 0.0)
         result = run_wrk(wrk, url, data, args, f"run{round_no}{kind}", args.duration)
         main_after, own_after, children_after = cpu_seconds(pid)
+        ran_after, waited_after = loop_schedstat(pid)
         workers_after, workers_rss = own_cpu_and_rss(top) if top != pid else (0.0, 0.0)
         rss, peak, pss = memory_mb(pid)
         processes = len(process_tree(pid))
         breakdown = tuple((program(p), memory_mb_of(p)) for p in process_tree(pid))
     served = max(result["requests"], 1)
     workers_cpu = workers_after - workers_before
+    wall = max(result["duration_us"] / 1e6, 1e-9)
     return Measurement(
         server=kind,
         requests=result["requests"],
@@ -399,6 +412,8 @@ def measure(
         main_ms_per_request=1000 * (main_after - main_before) / served,
         child_ms_per_request=1000 * (children_after - children_before) / served,
         processes=processes,
+        loop_busy=(ran_after - ran_before) / wall,
+        loop_waiting=(waited_after - waited_before) / wall,
         workers_rss_mb=workers_rss,
         workers_ms_per_request=1000 * workers_cpu / served,
         rss_by_process=breakdown,
@@ -432,6 +447,7 @@ def print_runs(runs: Sequence[Measurement]) -> None:
         f"{'server':<6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'peak MB':>8}"
         f" {'PSS MB':>7}"
         f" {'CPU ms/req':>10} {'loop ms/req':>11} {'child ms/req':>12} {'procs':>5}"
+        f" {'loop busy':>9} {'loop wait':>9}"
         f" {'non-202':>8} {'sock err':>8} {'workers MB':>10} {'workers ms/req':>14}"
     )
     for m in runs:
@@ -439,7 +455,8 @@ def print_runs(runs: Sequence[Measurement]) -> None:
             f"{m.server:<6} {m.rps:>8.0f} {m.p50_ms:>7.1f} {m.p99_ms:>7.1f} {m.rss_mb:>7.1f}"
             f" {m.peak_rss_mb:>8.1f} {m.pss_mb:>7.1f} {m.cpu_ms_per_request:>10.3f}"
             f" {m.main_ms_per_request:>11.3f}"
-            f" {m.child_ms_per_request:>12.3f} {m.processes:>5} {m.not_202:>8}"
+            f" {m.child_ms_per_request:>12.3f} {m.processes:>5}"
+            f" {m.loop_busy:>9.0%} {m.loop_waiting:>9.0%} {m.not_202:>8}"
             f" {m.socket_errors:>8} {m.workers_rss_mb:>10.1f} {m.workers_ms_per_request:>14.3f}"
         )
 
