@@ -14,10 +14,12 @@ The file is run by path and imports nothing but the standard library, so the wri
 stays small (no SQLAlchemy, no aiohttp): it only ever inserts deliveries, and the migrations
 that created the tables are the server's job.
 
-Frames, server to writer: a JSON header line, then exactly `size` bytes of payload (UTF-8).
-The header is an array: [seq, id, event, action, installation, repo, at, change, size], e.g.
-  [7, "...", "pull_request", "opened", 42, "acme/connectors", "2026-01-01 00:00:00.000000",
-   null, 24576]   (change: [id, account, suspended, deleted] for installation events)
+Frames, server to writer: a JSON header line, then exactly `size` bytes of payload (UTF-8),
+unless the payload waits in the frame ring (see FrameRing) at offset `ring`, and nothing follows.
+The header is an array: [seq, id, event, action, installation, repo, at, change, size, ring],
+e.g. [7, "...", "pull_request", "opened", 42, "acme/connectors", "2026-01-01 00:00:00.000000",
+      null, 24576, 49152]   (change: [id, account, suspended, deleted] for installation
+events; ring: null for a payload that follows the header in the pipe)
 Answers, writer to server: `0 ready` once the database and the payload folder are open, then
 `7 new`, `7 duplicate` or `7 error <reason>`, one line per frame.
 """
@@ -25,6 +27,7 @@ Answers, writer to server: `0 ready` once the database and the payload folder ar
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import select
@@ -32,6 +35,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -123,7 +127,7 @@ class DeliveryRow:
         action: str | None,
         installation_id: int | None,
         repo: str | None,
-        payload: bytes,
+        payload: bytes | memoryview,
         received_at: str,
         change: tuple[int, str, bool | None, bool | None] | None = None,
     ) -> None:
@@ -217,8 +221,8 @@ def encode_frame(row: DeliveryRow) -> bytes:
     return frame_header(row) + row.payload
 
 
-def frame_header(row: DeliveryRow) -> bytes:
-    """The header line of a delivery's frame (the payload follows it)."""
+def frame_header(row: DeliveryRow, *, ring: int | None = None) -> bytes:
+    """The header line of a delivery's frame; its payload follows it, or is in the ring."""
     return _header_line(
         row.seq,
         row.delivery_id,
@@ -229,17 +233,38 @@ def frame_header(row: DeliveryRow) -> bytes:
         row.received_at,
         row.change,
         len(row.payload),
+        ring,
     )
 
 
-def delivery_frame(seq: int, delivery: _Delivery, received_at: datetime) -> tuple[bytes, bytes]:
-    """The frame of `delivery` as (header line, payload): the two parts the server writes."""
+def delivery_frame(
+    seq: int, delivery: _Delivery, received_at: datetime, ring: FrameRing | None = None
+) -> tuple[bytes | memoryview, ...]:
+    """The parts the server writes for `delivery`: its header line, then its payload.
+
+    With a `ring` that has room for the payload, the payload is copied there and the frame
+    is the header line alone.
+    """
     row = delivery_row(seq, delivery, received_at)
+    offset = ring.place(seq, row.payload) if ring is not None else None
+    if offset is not None:
+        return (frame_header(row, ring=offset),)
     return frame_header(row), row.payload
 
 
 #: A header line is a JSON array in this order (an array encodes in half the time of an object).
-_HEADER_FIELDS = ("seq", "id", "event", "action", "installation", "repo", "at", "change", "size")
+_HEADER_FIELDS = (
+    "seq",
+    "id",
+    "event",
+    "action",
+    "installation",
+    "repo",
+    "at",
+    "change",
+    "size",
+    "ring",
+)
 
 _encode_header = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -251,7 +276,9 @@ def _header_line(*fields: object) -> bytes:
 class FrameReader:
     """Cuts a byte stream into DeliveryRows; keeps a partial frame for the next feed."""
 
-    def __init__(self) -> None:
+    def __init__(self, ring: memoryview | None = None) -> None:
+        self._ring = ring
+        """The frame ring, as the writer maps it (None: every payload comes in the pipe)."""
         self._buffer = bytearray()
         self._header: tuple[list[Any], int] | None = None
         """The parsed header of a frame whose payload is still arriving."""
@@ -276,6 +303,10 @@ class FrameReader:
                     self._header_bytes = end + 1 - position
                     position = end + 1
                 header, size = self._header
+                if header[-1] is not None:
+                    rows.append(_row(header, self._from_ring(header[-1], size)))
+                    self._header, self._header_bytes = None, 0
+                    continue
                 if len(buffer) - position < size:
                     break
                 rows.append(_row(header, bytes(view[position : position + size])))
@@ -288,6 +319,82 @@ class FrameReader:
     def pending_bytes(self) -> int:
         """Bytes of an incomplete frame received so far (0 between frames)."""
         return len(self._buffer) + self._header_bytes
+
+    def _from_ring(self, offset: object, size: int) -> memoryview:
+        # A view, not a copy: the payload goes from the ring straight to its payload file,
+        # and the server reuses the space only once this frame is answered.
+        if self._ring is None:
+            raise FrameError("frame payload in a ring, but the writer has none")
+        if not isinstance(offset, int) or offset < 0 or offset + size > len(self._ring):
+            raise FrameError("frame payload lies outside the ring")
+        return self._ring[offset : offset + size]
+
+
+class FrameRing:
+    """Shared memory that carries payloads from the server to the writer process (Linux).
+
+    Through the pipe, a payload is copied into the kernel's pipe buffers, out of them, and
+    once more into a bytes object; through the ring it is copied once, by the server, and the
+    writer appends it from the ring to its payload file. The pipe then carries the header
+    lines only. Space is taken in order and given back in order, as the answers arrive: the
+    writer has stored a frame's payload before it answers it. A payload bigger than the free
+    space goes down the pipe instead.
+    """
+
+    def __init__(self, buffer: mmap.mmap | bytearray) -> None:
+        self._buffer = buffer
+        self._capacity = len(buffer)
+        self._taken: deque[tuple[int, int, int]] = deque()
+        """(seq, start, end) of each payload not answered yet, oldest first."""
+
+    @classmethod
+    def shared(cls, size: int) -> tuple[FrameRing, int]:
+        """A ring in an anonymous memory file; its descriptor, for the writer process."""
+        fd = os.memfd_create("connector-gate-frames", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            return cls(mmap.mmap(fd, size)), fd
+        except OSError:
+            os.close(fd)
+            raise
+
+    def place(self, seq: int, payload: bytes | memoryview) -> int | None:
+        """Copy `payload` into free space; its offset, or None if it does not fit now."""
+        start = self._free_start(len(payload))
+        if start is None:
+            return None
+        end = start + len(payload)
+        self._buffer[start:end] = payload
+        self._taken.append((seq, start, end))
+        return start
+
+    def release_through(self, seq: int) -> None:
+        """The frames up to `seq` are answered: their space is free again."""
+        taken = self._taken
+        while taken and taken[0][0] <= seq:
+            taken.popleft()
+
+    @property
+    def used(self) -> int:
+        """Bytes of the payloads not answered yet (tests, observability)."""
+        return sum(end - start for _, start, end in self._taken)
+
+    def _free_start(self, size: int) -> int | None:
+        if not 0 < size <= self._capacity:
+            return None
+        if not self._taken:
+            return 0
+        oldest, newest = self._taken[0][1], self._taken[-1]
+        if newest[1] < oldest:  # wrapped: the free space lies between the two
+            return newest[2] if size <= oldest - newest[2] else None
+        if size <= self._capacity - newest[2]:
+            return newest[2]
+        return 0 if size <= oldest else None
+
+
+def map_ring(fd: int, size: int) -> memoryview:
+    """The writer's view of the server's frame ring."""
+    return memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ))
 
 
 def insert_new_deliveries(
@@ -388,7 +495,7 @@ class PayloadLog:
         self._size = 0
         self._open()
 
-    def append(self, payloads: Sequence[bytes]) -> list[str]:
+    def append(self, payloads: Sequence[bytes | memoryview]) -> list[str]:
         """Write `payloads` at the end of the current file; their references, in order."""
         if self._size >= PAYLOAD_FILE_BYTES:
             self._rotate()
@@ -527,10 +634,15 @@ def warn(message: str) -> None:
 
 
 def serve_frames(
-    source: int, sink: int, connection: sqlite3.Connection, database: str, synchronous: str
+    source: int,
+    sink: int,
+    connection: sqlite3.Connection,
+    database: str,
+    synchronous: str,
+    ring: memoryview | None = None,
 ) -> None:
     """Read frames from `source` until it closes; store and answer them batch by batch."""
-    reader = FrameReader()
+    reader = FrameReader(ring)
     checkpointer = Checkpointer(database)
     payloads = PayloadLog(payload_directory(database), sync=synchronous == "FULL")
     _write_all(sink, READY_LINE)
@@ -546,14 +658,16 @@ def serve_frames(
 
 
 def main(argv: Sequence[str]) -> int:
-    """`sqlite_ingest.py DATABASE SYNCHRONOUS`: the writer process."""
-    if len(argv) != 2:
-        print("usage: sqlite_ingest.py DATABASE NORMAL|FULL", file=sys.stderr)
+    """`sqlite_ingest.py DATABASE SYNCHRONOUS [RING_FD RING_BYTES]`: the writer process."""
+    if len(argv) not in (2, 4) or (len(argv) == 4 and not (argv[2] + argv[3]).isdigit()):
+        print("usage: sqlite_ingest.py DATABASE NORMAL|FULL [RING_FD RING_BYTES]", file=sys.stderr)
         return 2
-    database, synchronous = argv
+    database, synchronous = argv[:2]
     try:
+        ring = map_ring(int(argv[2]), int(argv[3])) if len(argv) == 4 else None
         connection = connect_writer(database, synchronous)
-        serve_frames(sys.stdin.fileno(), sys.stdout.fileno(), connection, database, synchronous)
+        source, sink = sys.stdin.fileno(), sys.stdout.fileno()
+        serve_frames(source, sink, connection, database, synchronous, ring)
     except (sqlite3.Error, FrameError, ValueError, OSError) as err:
         print(f"delivery writer stopped: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
@@ -587,7 +701,7 @@ def _write_all(sink: int, data: bytes) -> None:
         view = view[os.write(sink, view) :]
 
 
-def _write_all_of(sink: int, parts: Sequence[bytes]) -> None:
+def _write_all_of(sink: int, parts: Sequence[bytes | memoryview]) -> None:
     # One writev for the batch, without first joining the payloads into one more copy.
     written = os.writev(sink, parts) if parts else 0
     total = sum(len(part) for part in parts)
@@ -602,7 +716,7 @@ def _parse_header(line: bytes) -> tuple[list[Any], int]:
         raise FrameError("frame header is not JSON") from None
     if not isinstance(header, list) or len(header) != len(_HEADER_FIELDS):
         raise FrameError("frame header is not an array of its fields")
-    size = header[-1]
+    size = header[-2]
     if not isinstance(size, int):
         raise FrameError("frame header lacks its size")
     if size < 0:
@@ -610,8 +724,8 @@ def _parse_header(line: bytes) -> tuple[list[Any], int]:
     return header, size
 
 
-def _row(header: list[Any], payload: bytes) -> DeliveryRow:
-    seq, delivery_id, event, action, installation_id, repo, at, change, _size = header
+def _row(header: list[Any], payload: bytes | memoryview) -> DeliveryRow:
+    seq, delivery_id, event, action, installation_id, repo, at, change, _size, _ring = header
     try:
         return DeliveryRow(
             seq=int(seq),
@@ -635,7 +749,7 @@ def _values(row: DeliveryRow, ref: str | None) -> tuple[object, ...]:
         row.action,
         row.installation_id,
         row.repo,
-        "" if ref else row.payload.decode(),
+        "" if ref else str(row.payload, "utf-8"),
         ref,
         row.received_at,
         row.received_at,

@@ -15,6 +15,7 @@ import pytest
 
 from bot.storage import (
     DeliveryWriter,
+    NewDelivery,
     ProcessDeliveryWriter,
     Storage,
     StorageError,
@@ -90,6 +91,30 @@ async def test_payloads_go_to_the_payload_file_and_rows_point_there(
     assert [f.name for f in files] == ["00000001.payloads"]
     assert files[0].read_bytes() == "".join(d.payload for d in sent).encode()
     for each in sent:
+        assert_stored_as_sent(await storage.get_delivery(each.delivery_id), each)
+
+
+def payload_of(delivery_id: str, letter: str) -> NewDelivery:
+    """A delivery with a 24 KB payload."""
+    return delivery(delivery_id, payload=json.dumps({"id": delivery_id, "text": letter * 24_000}))
+
+
+async def test_payloads_cross_in_the_ring_and_what_does_not_fit_in_the_pipe(
+    writer: ProcessDeliveryWriter, storage: Storage
+) -> None:
+    # 60 payloads of 24 KB at once (1.4 MB) and one of 1.5 MB: more than the 1 MiB ring holds.
+    sent = [payload_of(f"r-{i}", "x") for i in range(60)]
+    sent.append(delivery("r-big", payload=json.dumps({"text": "y" * 1_500_000})))
+
+    assert await answered(*(writer.submit(d) for d in sent)) == [True] * len(sent)
+    # Space is given back as answers arrive: 30 more fit in it again.
+    again = [payload_of(f"s-{i}", "z") for i in range(30)]
+    assert await answered(*(writer.submit(d) for d in again)) == [True] * len(again)
+
+    assert writer.payloads_by_ring >= 30 + 40
+    assert writer.payloads_by_pipe >= 1  # the big one at least
+    assert writer.payloads_by_ring + writer.payloads_by_pipe == len(sent) + len(again)
+    for each in sent + again:
         assert_stored_as_sent(await storage.get_delivery(each.delivery_id), each)
 
 

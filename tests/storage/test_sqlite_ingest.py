@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import threading
@@ -13,18 +14,20 @@ from typing import Any
 
 import pytest
 
-from bot.storage import InstallationChange, Storage
+from bot.storage import InstallationChange, Storage, sqlite_ingest
 from bot.storage.sqlite_ingest import (
     READY_LINE,
     Checkpointer,
     DeliveryRow,
     FrameError,
     FrameReader,
+    FrameRing,
     PayloadLog,
     connect_writer,
     delivery_frame,
     delivery_row,
     encode_frame,
+    frame_header,
     main,
     read_payload,
     serve_frames,
@@ -120,15 +123,141 @@ def test_a_header_just_under_the_limit_waits_for_its_newline() -> None:
         (b"not json\n", "not JSON"),
         (b'{"seq": 1, "id": "d-1", "size": 3}\nabc', "not an array of its fields"),
         (b"[1, 2]\n", "not an array of its fields"),
-        (b'[1, "d", "e", null, null, null, "t", null, "3"]\nabc', "lacks its size"),
-        (b'[1, "d", "e", null, null, null, "t", null, -1]\n', "negative"),
-        (b'[{}, "d", "e", null, null, null, "t", null, 0]\n', "wrong kind"),
+        (b'[1, "d", "e", null, null, null, "t", null, "3", null]\nabc', "lacks its size"),
+        (b'[1, "d", "e", null, null, null, "t", null, -1, null]\n', "negative"),
+        (b'[{}, "d", "e", null, null, null, "t", null, 0, null]\n', "wrong kind"),
+        (b'[1, "d", "e", null, null, null, "t", null, 3, 0]\n', "the writer has none"),
         (b"[" + b" " * 4095, "too long"),
     ],
 )
 def test_what_is_not_a_frame_is_refused(data: bytes, message: str) -> None:
     with pytest.raises(FrameError, match=message):
         FrameReader().feed(data)
+
+
+# -- the frame ring --------------------------------------------------------------------------
+
+Step = tuple[str, int, int, int | None]
+"""("place", seq, size, expected offset) or ("release", seq, 0, None): through seq."""
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param([("place", 1, 40, 0), ("place", 2, 60, 40)], id="fills-to-the-end"),
+        pytest.param([("place", 1, 101, None), ("place", 2, 0, None)], id="too-big-or-empty"),
+        pytest.param(
+            [("place", 1, 40, 0), ("place", 2, 40, 40), ("place", 3, 30, None)],
+            id="no-room-at-the-end-nor-before-the-oldest",
+        ),
+        pytest.param(
+            [
+                ("place", 1, 40, 0),
+                ("place", 2, 40, 40),
+                ("release", 1, 0, None),
+                ("place", 3, 30, 0),
+                ("place", 4, 15, None),
+                ("place", 5, 10, 30),
+            ],
+            id="wraps-into-the-space-given-back",
+        ),
+        pytest.param(
+            [
+                ("place", 1, 70, 0),
+                ("place", 2, 20, 70),
+                ("release", 2, 0, None),
+                ("place", 3, 100, 0),
+            ],
+            id="all-given-back-starts-over",
+        ),
+        pytest.param(
+            [
+                ("place", 1, 50, 0),
+                ("place", 2, 50, 50),
+                ("release", 1, 0, None),
+                ("place", 3, 50, 0),
+                ("release", 2, 0, None),
+                ("place", 4, 40, 50),
+            ],
+            id="after-a-wrap-the-end-frees-up",
+        ),
+    ],
+)
+def test_the_ring_takes_space_in_order_and_gives_it_back_in_order(steps: list[Step]) -> None:
+    ring = FrameRing(bytearray(100))
+    for action, seq, size, expected in steps:
+        if action == "release":
+            ring.release_through(seq)
+        else:
+            assert ring.place(seq, bytes([seq]) * size) == expected, (seq, size)
+
+
+def test_the_ring_holds_each_payload_where_it_says() -> None:
+    buffer = bytearray(64)
+    ring = FrameRing(buffer)
+    first, second = ring.place(1, b"first"), ring.place(2, b"second")
+    assert (first, second) == (0, 5)
+    assert buffer[:11] == b"firstsecond"
+    assert ring.used == 11
+    ring.release_through(2)
+    assert ring.used == 0
+
+
+def test_a_shared_ring_is_memory_the_writer_can_map() -> None:
+    ring, fd = FrameRing.shared(4096)
+    try:
+        offset = ring.place(1, b"payload")
+        view = sqlite_ingest.map_ring(fd, 4096)
+        assert offset is not None
+        assert bytes(view[offset : offset + 7]) == b"payload"
+        view.release()
+    finally:
+        os.close(fd)
+
+
+def test_a_frame_in_the_ring_is_its_header_alone() -> None:
+    buffer = bytearray(1024)
+    ring = FrameRing(buffer)
+    delivery = new_delivery("d-4")
+
+    parts = delivery_frame(4, delivery, RECEIVED, ring)
+
+    assert len(parts) == 1
+    rows = FrameReader(memoryview(buffer)).feed(parts[0])
+    assert [bytes(r.payload) for r in rows] == [delivery.payload.encode()]
+    assert rows[0].delivery_id == "d-4"
+
+
+def test_a_payload_the_ring_has_no_room_for_follows_its_header() -> None:
+    ring = FrameRing(bytearray(8))
+    delivery = new_delivery("d-5")
+
+    parts = delivery_frame(5, delivery, RECEIVED, ring)
+
+    assert parts == (frame_header(delivery_row(5, delivery, RECEIVED)), delivery.payload.encode())
+    assert ring.used == 0
+
+
+def test_frames_in_the_ring_and_in_the_pipe_are_read_in_order() -> None:
+    buffer = bytearray(64)
+    ring = FrameRing(buffer)
+    small = row(1, "d-1", payload='{"n": 1}')
+    big = row(2, "d-2", payload=json.dumps({"text": "x" * 100}))  # bigger than the ring
+    data = frame_header(small, ring=ring.place(1, small.payload)) + encode_frame(big)
+
+    rows = FrameReader(memoryview(buffer)).feed(data)
+
+    assert [(r.delivery_id, bytes(r.payload)) for r in rows] == [
+        ("d-1", small.payload),
+        ("d-2", big.payload),
+    ]
+
+
+@pytest.mark.parametrize("offset", [-1, 60, "0"])
+def test_a_frame_pointing_outside_the_ring_is_refused(offset: object) -> None:
+    header = json.dumps([1, "d", "e", None, None, None, "t", None, 8, offset]).encode()
+    with pytest.raises(FrameError, match="outside the ring"):
+        FrameReader(memoryview(bytearray(64))).feed(header + b"\n")
 
 
 # -- serving frames from a pipe ----------------------------------------------------------------
@@ -140,18 +269,31 @@ async def database(tmp_path: Path) -> Path:
     return await migrated_sqlite_file(tmp_path / "gate.db")
 
 
-def serve(database: Path, batches: Sequence[Sequence[DeliveryRow]], tail: bytes = b"") -> list[str]:
+def serve(
+    database: Path,
+    batches: Sequence[Sequence[DeliveryRow]],
+    tail: bytes = b"",
+    ring: bytearray | None = None,
+) -> list[str]:
     """Feed serve_frames each batch once the previous one is answered; its answers.
 
-    `tail` is written last, just before the stream closes.
+    `tail` is written last, just before the stream closes. With a `ring`, the payloads that
+    fit go there, as the server sends them.
     """
+    frame_ring = FrameRing(ring) if ring is not None else None
+
+    def encode(r: DeliveryRow) -> bytes:
+        offset = frame_ring.place(r.seq, r.payload) if frame_ring else None
+        return encode_frame(r) if offset is None else frame_header(r, ring=offset)
+
     frames_in, frames_out = os.pipe()
     answers_in, answers_out = os.pipe()
 
     def writer() -> None:
         connection = connect_writer(str(database), "NORMAL")
         try:
-            serve_frames(frames_in, answers_out, connection, str(database), "NORMAL")
+            view = memoryview(ring) if ring is not None else None
+            serve_frames(frames_in, answers_out, connection, str(database), "NORMAL", view)
         finally:
             connection.close()
             os.close(frames_in)
@@ -163,20 +305,28 @@ def serve(database: Path, batches: Sequence[Sequence[DeliveryRow]], tail: bytes 
         assert answer_lines.readline() == READY_LINE  # before any frame is sent
         with os.fdopen(frames_out, "wb") as frames:
             for batch in batches:
-                frames.write(b"".join(encode_frame(r) for r in batch))
+                frames.write(b"".join(encode(r) for r in batch))
                 frames.flush()
                 answers += [answer_lines.readline().decode().rstrip("\n") for _ in batch]
+                if frame_ring is not None:
+                    frame_ring.release_through(batch[-1].seq)
             frames.write(tail)
         served.result()
         assert answer_lines.read() == b""
     return answers
 
 
-async def test_new_ids_are_stored_and_repeats_answer_duplicate(database: Path) -> None:
+@pytest.mark.parametrize(
+    "ring_bytes", [None, 4096, 100], ids=["pipe-only", "ring", "ring-then-pipe"]
+)
+async def test_new_ids_are_stored_and_repeats_answer_duplicate(
+    database: Path, ring_bytes: int | None
+) -> None:
     first = [row(1, "d-1"), row(2, "d-2"), row(3, "d-1")]
     later = [row(4, "d-2"), row(5, "d-3")]
+    ring = bytearray(ring_bytes) if ring_bytes else None
 
-    answers = serve(database, [first, later])
+    answers = serve(database, [first, later], ring=ring)
 
     assert answers == ["1 new", "2 new", "3 duplicate", "4 duplicate", "5 new"]
     storage = Storage.from_url(f"sqlite:///{database}")
@@ -267,7 +417,10 @@ def test_a_failed_append_leaves_later_references_right(tmp_path: Path) -> None:
 # -- entry point ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [[], ["gate.db"], ["gate.db", "NORMAL", "extra"]])
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["gate.db"], ["gate.db", "NORMAL", "extra"], ["gate.db", "NORMAL", "3", "many"]],
+)
 def test_main_refuses_a_wrong_argument_count(argv: list[str]) -> None:
     assert main(argv) == 2
 
