@@ -49,6 +49,10 @@ def test_github_documentation_test_vector() -> None:
         (sign(BODY, "new-secret")[7:], SECRETS, False),  # no "sha256=" prefix
         ("sha1=" + sign(BODY, "new-secret")[7:], SECRETS, False),
         ("sha256=", SECRETS, False),
+        ("sha256=" + "g" * 64, SECRETS, False),  # not hexadecimal
+        (sign(BODY, "new-secret")[:-1], SECRETS, False),  # one digit short
+        (sign(BODY, "new-secret")[:-2] + " " + sign(BODY, "new-secret")[-2:], SECRETS, False),
+        (sign(BODY, "new-secret") + "  ", SECRETS, True),  # trailing whitespace, as before
         ("", SECRETS, False),
         (None, SECRETS, False),
         (sign(BODY, "new-secret"), (), False),
