@@ -193,7 +193,6 @@ if TYPE_CHECKING:
 
 def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> DeliveryRow:
     """The row to store for `delivery`, received at `received_at` (an aware datetime)."""
-    change = delivery.installation_change
     return DeliveryRow(
         seq=seq,
         delivery_id=delivery.delivery_id,
@@ -201,18 +200,28 @@ def delivery_row(seq: int, delivery: _Delivery, received_at: datetime) -> Delive
         action=delivery.action,
         installation_id=delivery.installation_id,
         repo=delivery.repo,
-        payload=delivery.body or delivery.payload.encode(),
+        payload=_payload_bytes(delivery),
         received_at=_stored_time(received_at),
-        change=(
-            None
-            if change is None
-            else (change.installation_id, change.account, change.suspended, change.deleted)
-        ),
+        change=_change_fields(delivery),
     )
 
 
+def _payload_bytes(delivery: _Delivery) -> bytes:
+    return delivery.body or delivery.payload.encode()
+
+
+def _change_fields(delivery: _Delivery) -> tuple[int, str, bool | None, bool | None] | None:
+    change = delivery.installation_change
+    if change is None:
+        return None
+    return (change.installation_id, change.account, change.suspended, change.deleted)
+
+
 def _stored_time(moment: datetime) -> str:
-    # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime.
+    # isoformat writes SQLITE_TIME_FORMAT ten times faster than strftime; a UTC moment (the
+    # App's clock) needs no conversion, only its "+00:00" cut off.
+    if moment.tzinfo is UTC:
+        return moment.isoformat(" ", "microseconds")[:26]
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -243,13 +252,24 @@ def delivery_frame(
     """The parts the server writes for `delivery`: its header line, then its payload.
 
     With a `ring` that has room for the payload, the payload is copied there and the frame
-    is the header line alone.
+    is the header line alone. The same header as `frame_header(delivery_row(...))`, built
+    without the row in between: this runs once per webhook, on the intake's event loop.
     """
-    row = delivery_row(seq, delivery, received_at)
-    offset = ring.place(seq, row.payload) if ring is not None else None
-    if offset is not None:
-        return (frame_header(row, ring=offset),)
-    return frame_header(row), row.payload
+    payload = _payload_bytes(delivery)
+    offset = ring.place(seq, payload) if ring is not None else None
+    header = _header_line(
+        seq,
+        delivery.delivery_id,
+        delivery.event,
+        delivery.action,
+        delivery.installation_id,
+        delivery.repo,
+        _stored_time(received_at),
+        _change_fields(delivery),
+        len(payload),
+        offset,
+    )
+    return (header,) if offset is not None else (header, payload)
 
 
 #: A header line is a JSON array in this order (an array encodes in half the time of an object).

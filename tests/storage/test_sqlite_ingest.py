@@ -8,7 +8,7 @@ import resource
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,16 @@ def test_delivery_row_takes_the_installation_change_and_utc_time() -> None:
     assert made.change == (9, "acme", True, None)
     assert made.received_at == "2024-05-01 12:00:00.250000"
     assert FrameReader().feed(encode_frame(made)) == [made]
+
+
+@pytest.mark.parametrize("hours", [0, 2, -5])
+def test_received_times_are_stored_in_utc_whatever_their_zone(hours: int) -> None:
+    zone = UTC if hours == 0 else timezone(timedelta(hours=hours))
+    moment = RECEIVED.astimezone(zone)
+    made = delivery_row(3, new_delivery("d-3"), moment)
+    (header,) = delivery_frame(3, new_delivery("d-3"), moment, FrameRing(bytearray(1024)))
+    assert made.received_at == "2024-05-01 12:00:00.250000"
+    assert FrameReader(memoryview(bytearray(1024))).feed(header)[0].received_at == made.received_at
 
 
 @pytest.mark.parametrize(
