@@ -335,10 +335,15 @@ class ProcessDeliveryWriter:
 
     async def submit(self, delivery: NewDelivery) -> bool:
         """Store a delivery; True once committed as new, False if its id was already stored."""
+        channel = self._channel
+        if not (self._running and channel is not None and not channel.ended):
+            channel = await self._current_channel()
         try:
-            return await self._submit_once(delivery)
+            # Awaited here rather than in a helper coroutine: each await in between is one
+            # more frame to resume on every answer, once per webhook on the intake's loop.
+            return await self._send(channel, delivery)
         except _WriterGone:
-            return await self._submit_once(delivery)
+            return await self._send(await self._current_channel(), delivery)
 
     @property
     def state(self) -> str:
@@ -352,8 +357,8 @@ class ProcessDeliveryWriter:
         """The writer process's id, while one runs (operations and tests)."""
         return self._channel.pid if self._channel else None
 
-    async def _submit_once(self, delivery: NewDelivery) -> bool:
-        channel = await self._current_channel()
+    def _send(self, channel: _Channel, delivery: NewDelivery) -> asyncio.Future[bool]:
+        """Queue the delivery's frame for this turn's write; the future of its answer."""
         self._seq += 1
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         channel.pending[self._seq] = future
@@ -367,7 +372,7 @@ class ProcessDeliveryWriter:
             # wakes the writer process, and that costs more than copying the bytes.
             asyncio.get_running_loop().call_soon(channel.flush)
         channel.outbox += frame
-        return await future
+        return future
 
     async def _current_channel(self) -> _Channel:
         channel = self._channel

@@ -55,13 +55,12 @@ class WebhookReceiver:
         decision = check_delivery(request.headers, body, self._secrets)
         if isinstance(decision, Reply):
             return decision if decision.status < 400 else _refused(request, decision)
-        return await self._store(decision)
-
-    async def _store(self, delivery: NewDelivery) -> Reply:
+        # Stored from here rather than in a helper coroutine: one frame less to resume when
+        # the writer answers, once per webhook.
         try:
-            is_new = await self._writer.submit(delivery)
+            is_new = await self._writer.submit(decision)
         except StorageError:
-            logger.exception("could not store a delivery", extra=_delivery_fields(delivery))
+            logger.exception("could not store a delivery", extra=_delivery_fields(decision))
             return STORAGE_UNAVAILABLE
         if not is_new:
             return DUPLICATE
