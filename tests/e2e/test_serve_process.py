@@ -242,9 +242,18 @@ async def test_one_synchronize_stays_within_the_api_budget(
     listing = "\n".join(f"{r['method']} {r['path']} -> {r['status']}" for r in made)
     token_posts = [r for r in made if r["operation"] == "apps/create-installation-access-token"]
     writes = [r for r in made if r["method"] in ("POST", "PATCH", "PUT") and r not in token_posts]
-    print(f"\nsynchronize: {len(made)} requests ({len(writes)} writes, {len(token_posts)} token)")
+    # Whether this process already holds a token and its App's record depends on the tests
+    # run before this one: the budget counts one token mint (a token lasts an hour) and not
+    # the App's record (read once per process), whichever tests ran first.
+    once_per_process = [r for r in made if r["path"] == "/app"]
+    review = [r for r in made if r not in token_posts and r not in once_per_process]
+    print(
+        f"\nsynchronize: {len(made)} requests ({len(writes)} writes, {len(token_posts)} token,"
+        f" {len(once_per_process)} once per process); {len(review)} for the review itself"
+    )
     print(f"delivery to last check run completed: {elapsed:.2f} s\n{listing}")
-    assert len(made) <= API_BUDGET, listing
+    assert len(token_posts) <= 1 and len(once_per_process) <= 1, listing
+    assert len(review) + 1 <= API_BUDGET, listing
     # Seven check runs, one each, and the sticky comment: nothing is written twice.
     assert len(writes) <= len(CHECK_RUNS) + 2, listing
 
