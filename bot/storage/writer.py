@@ -335,9 +335,7 @@ class ProcessDeliveryWriter:
 
     async def submit(self, delivery: NewDelivery) -> bool:
         """Store a delivery; True once committed as new, False if its id was already stored."""
-        channel = self._channel
-        if not (self._running and channel is not None and not channel.ended):
-            channel = await self._current_channel()
+        channel = self._live_channel() or await self._current_channel()
         try:
             # Awaited here rather than in a helper coroutine: each await in between is one
             # more frame to resume on every answer, once per webhook on the intake's loop.
@@ -350,7 +348,7 @@ class ProcessDeliveryWriter:
         """`running`, `stopped`, or `restarting` (a new process starts with the next delivery)."""
         if not self._running:
             return "stopped"
-        return "running" if self._channel is not None and not self._channel.ended else "restarting"
+        return "running" if self._live_channel() is not None else "restarting"
 
     @property
     def pid(self) -> int | None:
@@ -374,10 +372,15 @@ class ProcessDeliveryWriter:
         channel.outbox += frame
         return future
 
-    async def _current_channel(self) -> _Channel:
+    def _live_channel(self) -> _Channel | None:
+        """The running process's channel, without a lock (the hot path); None if there is none."""
         channel = self._channel
-        if self._running and channel is not None and not channel.ended:
-            return channel  # the hot path: no lock while the process runs
+        return channel if self._running and channel is not None and not channel.ended else None
+
+    async def _current_channel(self) -> _Channel:
+        channel = self._live_channel()
+        if channel is not None:
+            return channel
         async with self._spawning:
             if not self._running:
                 raise StorageError("the delivery writer is not running")
